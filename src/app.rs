@@ -1,0 +1,171 @@
+//! Application wiring: opens the backends named by the settings, binds the listener
+//! (`build` binds, `port` reports), and runs until a shutdown signal.
+
+use crate::auth::Keys;
+use crate::config::{Settings, StorageUrl};
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::storage::{BlobStore, LocalFs};
+use anyhow::Context;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Everything a request handler may use; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The effective configuration.
+    pub settings: Arc<Settings>,
+    /// Token verification keys.
+    pub keys: Arc<Keys>,
+    /// State database.
+    pub db: Db,
+    /// Blob storage.
+    pub store: Arc<dyn BlobStore>,
+    /// The upload use case.
+    pub pipeline: Pipeline,
+    /// Process metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Backends opened from the settings, shared by `serve` and the CLI commands.
+pub struct Backends {
+    /// State database (migrated).
+    pub db: Db,
+    /// Blob storage.
+    pub store: Arc<dyn BlobStore>,
+}
+
+impl Backends {
+    /// Opens storage and the database and applies migrations.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let store: Arc<dyn BlobStore> = match &settings.storage {
+            StorageUrl::Local(dir) => {
+                let local = LocalFs::open(dir).await.with_context(|| {
+                    format!("Failed to open storage directory {}", dir.display())
+                })?;
+                let removed = local.remove_temporary_files().await?;
+                if removed > 0 {
+                    tracing::info!(removed, "removed temporary files left by an earlier run");
+                }
+                Arc::new(local)
+            }
+            StorageUrl::S3 { bucket, .. } => {
+                anyhow::bail!("S3 storage (s3://{bucket}) is not available in this build yet; use a local directory")
+            }
+        };
+        let db = Db::connect(&settings.database_url)
+            .await
+            .context("Failed to connect to the database")?;
+        db.migrate()
+            .await
+            .context("Failed to apply database migrations")?;
+        Ok(Self { db, store })
+    }
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the backends, resolves keys and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let keys = Keys::from_settings(&settings).context("Failed to set up JWT keys")?;
+        if let Some(path) = &keys.generated_secret_at {
+            tracing::warn!(path = %path.display(), "generated a development JWT secret; set SHOPLAKE_JWT_SECRET or SHOPLAKE_JWT_PUBLIC_KEY in production");
+        }
+        let backends = Backends::open(&settings).await?;
+        let metrics = Arc::new(Metrics::default());
+        let pipeline = Pipeline::new(
+            backends.db.clone(),
+            backends.store.clone(),
+            metrics.clone(),
+            settings.max_upload_bytes,
+        );
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("Failed to bind {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            storage = %backends.store.describe(),
+            database = %redact_url(&settings.database_url),
+            max_upload_bytes = settings.max_upload_bytes,
+            "shoplake ready"
+        );
+        let state = AppState {
+            settings: Arc::new(settings),
+            keys: Arc::new(keys),
+            db: backends.db,
+            store: backends.store,
+            pipeline,
+            metrics,
+        };
+        Ok(Self {
+            port,
+            listener,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the pool.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let db = self.state.db.clone();
+        let router = crate::http::router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server failed")?;
+        db.close().await;
+        tracing::info!("shoplake stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (ctrl-c) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}
+
+/// Hides a password in a database URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,200 @@
+//! Command line: `serve`, `token`, `migrate`, `openapi`; exit code 2 for bad configuration.
+
+use crate::app::{shutdown_signal, Application, Backends};
+use crate::auth::Keys;
+use crate::config::{self, ConfigError, Settings};
+use crate::domain::{Role, ShopId};
+use clap::{Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// shoplake: the ingestion front door of a retail sales data lake.
+#[derive(Debug, Parser)]
+#[command(name = "shoplake", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./shoplake.toml when it exists).
+    #[arg(long, global = true, env = "SHOPLAKE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// Listen address (overrides SHOPLAKE_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Print a token signed with the configured key.
+    Token {
+        /// shop, analyst or admin.
+        #[arg(long)]
+        role: String,
+        /// The shop (required for role shop).
+        #[arg(long)]
+        shop_id: Option<String>,
+        /// Lifetime, like 30d, 12h, 15m or 3600s.
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+        /// Subject claim (who the token is for).
+        #[arg(long)]
+        sub: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// Process exit code: 2 for configuration and usage, 1 otherwise.
+    pub code: u8,
+    /// The error.
+    pub error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        let code = if error.is::<ConfigError>() { 2 } else { 1 };
+        Self { code, error }
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let mut settings = load_settings(cli.config.as_ref())?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                settings.listen = listen.parse().map_err(|_| {
+                    usage(format!(
+                        "--listen '{listen}': expected an address like 127.0.0.1:8080"
+                    ))
+                })?;
+            }
+            crate::telemetry::init(settings.log_format, "info,tower_http=info,sqlx=warn");
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(shutdown_signal()).await?;
+        }
+        Command::Token {
+            role,
+            shop_id,
+            ttl,
+            sub,
+        } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            let role = Role::parse(&role).map_err(|e| usage(e.0))?;
+            let shop = shop_id
+                .as_deref()
+                .map(ShopId::parse)
+                .transpose()
+                .map_err(|e| usage(e.0))?;
+            if role == Role::Shop && shop.is_none() {
+                return Err(usage("--role shop needs --shop-id".into()));
+            }
+            let ttl_secs = parse_ttl(&ttl).ok_or_else(|| {
+                usage(format!(
+                    "--ttl '{ttl}': expected a duration like 30d, 12h, 15m or 3600s"
+                ))
+            })?;
+            let keys = Keys::from_settings(&settings).map_err(anyhow::Error::from)?;
+            if let Some(path) = &keys.generated_secret_at {
+                eprintln!("generated a development JWT secret at {}", path.display());
+            }
+            let subject = sub.unwrap_or_else(|| match &shop {
+                Some(shop) => format!("shop-{shop}"),
+                None => role.as_str().to_owned(),
+            });
+            let token = keys
+                .sign(&subject, role, shop.as_ref(), ttl_secs)
+                .map_err(anyhow::Error::from)?;
+            println!("{token}");
+        }
+        Command::Migrate => {
+            crate::telemetry::init(settings.log_format, "info,sqlx=warn");
+            Backends::open(&settings).await?;
+            eprintln!(
+                "migrations applied to {}",
+                crate::app::redact_url(&settings.database_url)
+            );
+        }
+        Command::Openapi => {
+            print!("{}", crate::http::openapi::document_json());
+        }
+    }
+    Ok(())
+}
+
+/// Reads the config file (explicit, or ./shoplake.toml if present) and the process environment.
+fn load_settings(path: Option<&PathBuf>) -> Result<Settings, CliError> {
+    let text = match path {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            usage(format!(
+                "invalid configuration: cannot read config file {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => std::fs::read_to_string("shoplake.toml").ok(),
+    };
+    let env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("SHOPLAKE_"))
+        .collect();
+    config::load(text.as_deref(), &env).map_err(|e| CliError {
+        code: 2,
+        error: e.into(),
+    })
+}
+
+fn usage(message: String) -> CliError {
+    CliError {
+        code: 2,
+        error: anyhow::anyhow!(message),
+    }
+}
+
+/// `30d`, `12h`, `15m`, `3600s` or plain seconds.
+fn parse_ttl(raw: &str) -> Option<u64> {
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|s| *s > 0)
+}
+
+/// Exit code for a finished run.
+pub fn exit_code(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError { code, error }) => {
+            eprintln!("shoplake: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_carry_their_unit() {
+        assert_eq!(parse_ttl("30d"), Some(30 * 86_400));
+        assert_eq!(parse_ttl("15m"), Some(900));
+        assert_eq!(parse_ttl("10"), Some(10));
+        assert_eq!(parse_ttl("1w"), None);
+        assert_eq!(parse_ttl("0s"), None);
+    }
+}

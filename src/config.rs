@@ -1,0 +1,504 @@
+//! Settings: built-in defaults, then `shoplake.toml` (or `--config`), then `SHOPLAKE_*` variables.
+//!
+//! [`load`] is a pure function of the file text and an environment map, so tests never touch the
+//! process environment. Every value is parsed into its type here; a bad one names its source.
+
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The configuration keys: TOML name, environment name and what it means (README's table).
+pub const KEYS: &[(&str, &str)] = &[
+    ("listen", "address of the HTTP API"),
+    ("storage", "a directory, or s3://bucket/prefix"),
+    ("database_url", "sqlite://... or postgres://..."),
+    ("jwt_secret", "HS256 secret"),
+    (
+        "jwt_public_key",
+        "PEM public key (or a path to one) for RS256/ES256 tokens",
+    ),
+    (
+        "jwt_private_key",
+        "PEM private key (or a path) used by `shoplake token` with RS256/ES256",
+    ),
+    ("jwt_issuer", "required `iss` claim, when set"),
+    ("jwt_audience", "required `aud` claim, when set"),
+    ("catalog", "embedded or glue"),
+    ("glue_database", "Glue database (catalog = glue)"),
+    (
+        "glue_crawler",
+        "Glue crawler to start after accepted uploads",
+    ),
+    ("max_upload_bytes", "larger bodies get 413"),
+    (
+        "max_rejected_fraction",
+        "above it the whole file is rejected",
+    ),
+    ("default_currency", "currency of rows that leave it empty"),
+    (
+        "request_timeout_secs",
+        "a request taking longer is answered 408/503",
+    ),
+    (
+        "body_idle_timeout_secs",
+        "a body that sends nothing for this long is cut off",
+    ),
+    ("log_format", "pretty or json"),
+];
+
+/// Where blobs live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// A local directory (the embedded default).
+    Local(PathBuf),
+    /// An S3 bucket and key prefix (no leading or trailing slash).
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix, possibly empty.
+        prefix: String,
+    },
+}
+
+/// Which catalog records tables and partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogKind {
+    /// Tables and partitions in our own database.
+    Embedded,
+    /// AWS Glue Data Catalog.
+    Glue {
+        /// Glue database name.
+        database: String,
+        /// Crawler to start after accepted uploads, if any.
+        crawler: Option<String>,
+    },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for terminals.
+    Pretty,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// The effective, typed configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `SHOPLAKE_LISTEN`: address of the HTTP API.
+    pub listen: SocketAddr,
+    /// `SHOPLAKE_STORAGE`: where raw, processed and rejected files go.
+    pub storage: StorageUrl,
+    /// `SHOPLAKE_DATABASE_URL`: state database.
+    pub database_url: String,
+    /// `SHOPLAKE_JWT_SECRET`: HS256 secret; generated into the data directory when absent.
+    pub jwt_secret: Option<SecretString>,
+    /// `SHOPLAKE_JWT_PUBLIC_KEY`: PEM text, for RS256/ES256 verification.
+    pub jwt_public_key: Option<String>,
+    /// `SHOPLAKE_JWT_PRIVATE_KEY`: PEM text, for `shoplake token` with RS256/ES256.
+    pub jwt_private_key: Option<SecretString>,
+    /// `SHOPLAKE_JWT_ISSUER`: required `iss` when set.
+    pub jwt_issuer: Option<String>,
+    /// `SHOPLAKE_JWT_AUDIENCE`: required `aud` when set.
+    pub jwt_audience: Option<String>,
+    /// `SHOPLAKE_CATALOG` (+ `SHOPLAKE_GLUE_DATABASE`, `SHOPLAKE_GLUE_CRAWLER`).
+    pub catalog: CatalogKind,
+    /// `SHOPLAKE_MAX_UPLOAD_BYTES`: larger bodies get 413.
+    pub max_upload_bytes: u64,
+    /// `SHOPLAKE_MAX_REJECTED_FRACTION`: above it the whole file is rejected.
+    pub max_rejected_fraction: f64,
+    /// `SHOPLAKE_DEFAULT_CURRENCY`: ISO 4217 code for rows that leave it empty.
+    pub default_currency: String,
+    /// `SHOPLAKE_REQUEST_TIMEOUT_SECS`: whole-request time limit.
+    pub request_timeout: Duration,
+    /// `SHOPLAKE_BODY_IDLE_TIMEOUT_SECS`: longest pause between two pieces of a request body.
+    pub body_idle_timeout: Duration,
+    /// `SHOPLAKE_LOG_FORMAT`: pretty or json.
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            storage: StorageUrl::Local(PathBuf::from("./data")),
+            database_url: "sqlite://./data/shoplake.db".into(),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_private_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            catalog: CatalogKind::Embedded,
+            max_upload_bytes: 268_435_456,
+            max_rejected_fraction: 0.05,
+            default_currency: "EUR".into(),
+            request_timeout: Duration::from_secs(900),
+            body_idle_timeout: Duration::from_secs(30),
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Settings {
+    /// The local data directory, when storage is a directory.
+    pub fn local_data_dir(&self) -> Option<&PathBuf> {
+        match &self.storage {
+            StorageUrl::Local(dir) => Some(dir),
+            StorageUrl::S3 { .. } => None,
+        }
+    }
+}
+
+/// A configuration value that cannot be used; the message names the key, its source and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where a raw value came from, for error messages.
+#[derive(Debug, Clone)]
+enum Source {
+    File,
+    Env,
+}
+
+/// Builds the settings from the config file's text (if any) and the environment (`SHOPLAKE_*`).
+pub fn load(
+    file_text: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> Result<Settings, ConfigError> {
+    let mut raw: BTreeMap<String, (String, Source)> = BTreeMap::new();
+    if let Some(text) = file_text {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| ConfigError(format!("config file is not valid TOML: {e}")))?;
+        for (key, value) in table {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(ConfigError(format!(
+                        "config file key '{key}': expected a string or number, found {}",
+                        other.type_str()
+                    )))
+                }
+            };
+            if !KEYS.iter().any(|(known, _)| *known == key) {
+                return Err(ConfigError(format!(
+                    "config file has unknown key '{key}'; known keys: {}",
+                    known_keys()
+                )));
+            }
+            raw.insert(key, (text, Source::File));
+        }
+    }
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("SHOPLAKE_") else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        if key == "config" || key == "log" {
+            continue; // read by the CLI and the log filter, not settings
+        }
+        if !KEYS.iter().any(|(known, _)| *known == key) {
+            return Err(ConfigError(format!(
+                "unknown environment variable {name}; known: {}",
+                KEYS.iter()
+                    .map(|(k, _)| format!("SHOPLAKE_{}", k.to_ascii_uppercase()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        raw.insert(key, (value.clone(), Source::Env));
+    }
+    let get = |key: &'static str| {
+        raw.get(key)
+            .map(|(value, source)| Value { key, value, source })
+    };
+
+    let mut settings = Settings::default();
+    if let Some(v) = get("listen") {
+        settings.listen = v.parse_with("an address like 127.0.0.1:8080", |s| s.parse().ok())?;
+    }
+    if let Some(v) = get("storage") {
+        settings.storage = v.parse_with("a directory or s3://bucket/prefix", parse_storage)?;
+    }
+    settings.database_url = match get("database_url") {
+        Some(v) => v.parse_with("sqlite://PATH or postgres://...", |s| {
+            (s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://"))
+                .then(|| s.to_owned())
+        })?,
+        // The database follows a local storage directory unless set explicitly.
+        None => match &settings.storage {
+            StorageUrl::Local(dir) => format!("sqlite://{}", dir.join("shoplake.db").display()),
+            StorageUrl::S3 { .. } => {
+                return Err(ConfigError(
+                    "SHOPLAKE_DATABASE_URL must be set when storage is S3 (replicas share one database)".into(),
+                ))
+            }
+        },
+    };
+    settings.jwt_secret = get("jwt_secret")
+        .map(|v| {
+            v.parse_with("a secret of at least 32 bytes", |s| {
+                (s.len() >= 32).then(|| s.to_owned())
+            })
+        })
+        .transpose()?
+        .map(SecretString::from);
+    settings.jwt_public_key = get("jwt_public_key").map(|v| v.read_pem()).transpose()?;
+    settings.jwt_private_key = get("jwt_private_key")
+        .map(|v| v.read_pem())
+        .transpose()?
+        .map(SecretString::from);
+    settings.jwt_issuer = get("jwt_issuer")
+        .map(|v| v.value.clone())
+        .filter(|s| !s.is_empty());
+    settings.jwt_audience = get("jwt_audience")
+        .map(|v| v.value.clone())
+        .filter(|s| !s.is_empty());
+    if let Some(v) = get("catalog") {
+        settings.catalog = match v.value.as_str() {
+            "embedded" => CatalogKind::Embedded,
+            "glue" => CatalogKind::Glue {
+                database: get("glue_database")
+                    .map(|d| d.value.clone())
+                    .ok_or_else(|| {
+                        ConfigError("catalog = glue needs SHOPLAKE_GLUE_DATABASE".into())
+                    })?,
+                crawler: get("glue_crawler").map(|c| c.value.clone()),
+            },
+            _ => return Err(v.invalid("embedded or glue")),
+        };
+    }
+    if let Some(v) = get("max_upload_bytes") {
+        settings.max_upload_bytes =
+            v.parse_with("a byte count like 268435456 or 256MiB", parse_byte_size)?;
+    }
+    if let Some(v) = get("max_rejected_fraction") {
+        settings.max_rejected_fraction = v
+            .parse_with("a fraction between 0 and 1, like 0.05", |s| {
+                s.parse::<f64>().ok().filter(|f| (0.0..=1.0).contains(f))
+            })?;
+    }
+    if let Some(v) = get("default_currency") {
+        settings.default_currency = v.parse_with("a three-letter ISO 4217 code like EUR", |s| {
+            (s.len() == 3 && s.chars().all(|c| c.is_ascii_alphabetic()))
+                .then(|| s.to_ascii_uppercase())
+        })?;
+    }
+    if let Some(v) = get("request_timeout_secs") {
+        settings.request_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
+    }
+    if let Some(v) = get("body_idle_timeout_secs") {
+        settings.body_idle_timeout =
+            v.parse_with("a whole number of seconds > 0", parse_seconds)?;
+    }
+    if let Some(v) = get("log_format") {
+        settings.log_format = match v.value.as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            _ => return Err(v.invalid("pretty or json")),
+        };
+    }
+    if matches!(settings.storage, StorageUrl::S3 { .. })
+        && settings.jwt_secret.is_none()
+        && settings.jwt_public_key.is_none()
+    {
+        return Err(ConfigError(
+            "with S3 storage set SHOPLAKE_JWT_SECRET or SHOPLAKE_JWT_PUBLIC_KEY (a development secret is only generated for a local directory)".into(),
+        ));
+    }
+    Ok(settings)
+}
+
+/// One raw value with its key and source.
+struct Value<'a> {
+    key: &'a str,
+    value: &'a String,
+    source: &'a Source,
+}
+
+impl Value<'_> {
+    fn origin(&self) -> String {
+        match self.source {
+            Source::File => format!("'{}' in the config file", self.key),
+            Source::Env => format!("SHOPLAKE_{}", self.key.to_ascii_uppercase()),
+        }
+    }
+
+    fn invalid(&self, expected: &str) -> ConfigError {
+        let shown = if self.key.contains("secret") || self.key.contains("private") {
+            "<redacted>".to_owned()
+        } else {
+            self.value.clone()
+        };
+        ConfigError(format!(
+            "{} = '{shown}': expected {expected}",
+            self.origin()
+        ))
+    }
+
+    fn parse_with<T>(
+        &self,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        parse(self.value.trim()).ok_or_else(|| self.invalid(expected))
+    }
+
+    /// PEM text, or a path to a file holding it.
+    fn read_pem(&self) -> Result<String, ConfigError> {
+        if self.value.contains("-----BEGIN") {
+            return Ok(self.value.clone());
+        }
+        std::fs::read_to_string(self.value.trim())
+            .ok()
+            .filter(|text| text.contains("-----BEGIN"))
+            .ok_or_else(|| self.invalid("PEM text or the path of a readable PEM file"))
+    }
+}
+
+fn known_keys() -> String {
+    KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_storage(raw: &str) -> Option<StorageUrl> {
+    if let Some(rest) = raw.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        return bucket_ok.then(|| StorageUrl::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        });
+    }
+    if raw.is_empty() || raw.contains("://") {
+        return None;
+    }
+    Some(StorageUrl::Local(PathBuf::from(
+        raw.strip_prefix("file://").unwrap_or(raw),
+    )))
+}
+
+/// `268435456`, `256MiB`, `1GiB`, `10MB`, `512KiB`.
+pub fn parse_byte_size(raw: &str) -> Option<u64> {
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let number: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor).filter(|bytes| *bytes > 0)
+}
+
+fn parse_seconds(raw: &str) -> Option<Duration> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_set_gives_the_contract_defaults() {
+        let settings = load(None, &env(&[])).unwrap();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.storage, StorageUrl::Local("./data".into()));
+        assert_eq!(settings.database_url, "sqlite://./data/shoplake.db");
+        assert_eq!(settings.max_upload_bytes, 268_435_456);
+        assert_eq!(settings.max_rejected_fraction, 0.05);
+        assert_eq!(settings.default_currency, "EUR");
+        assert_eq!(settings.catalog, CatalogKind::Embedded);
+        assert!(settings.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file =
+            "listen = \"127.0.0.1:9000\"\nmax_upload_bytes = 1024\ndefault_currency = \"usd\"\n";
+        let settings = load(Some(file), &env(&[("SHOPLAKE_LISTEN", "127.0.0.1:9001")])).unwrap();
+        assert_eq!(settings.listen.port(), 9001);
+        assert_eq!(settings.max_upload_bytes, 1024);
+        assert_eq!(settings.default_currency, "USD");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable_and_hide_secrets() {
+        let err = load(None, &env(&[("SHOPLAKE_MAX_UPLOAD_BYTES", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SHOPLAKE_MAX_UPLOAD_BYTES") && err.contains("lots"),
+            "{err}"
+        );
+        let err = load(None, &env(&[("SHOPLAKE_JWT_SECRET", "short-secret")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SHOPLAKE_JWT_SECRET") && !err.contains("short-secret"),
+            "{err}"
+        );
+        let err = load(None, &env(&[("SHOPLAKE_LISTN", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SHOPLAKE_LISTN"), "{err}");
+        let err = load(Some("colour = 1"), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn storage_urls_are_typed() {
+        let s = load(
+            None,
+            &env(&[
+                ("SHOPLAKE_STORAGE", "s3://lake-bucket/a/b/"),
+                ("SHOPLAKE_DATABASE_URL", "postgres://x/y"),
+                ("SHOPLAKE_JWT_SECRET", &"k".repeat(32)),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.storage,
+            StorageUrl::S3 {
+                bucket: "lake-bucket".into(),
+                prefix: "a/b".into()
+            }
+        );
+        assert_eq!(s.jwt_secret.unwrap().expose_secret().len(), 32);
+        let local = load(None, &env(&[("SHOPLAKE_STORAGE", "/srv/lake")])).unwrap();
+        assert_eq!(local.database_url, "sqlite:///srv/lake/shoplake.db");
+    }
+
+    #[test]
+    fn byte_sizes_accept_units() {
+        assert_eq!(parse_byte_size("256MiB"), Some(268_435_456));
+        assert_eq!(parse_byte_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_byte_size("10"), Some(10));
+        assert_eq!(parse_byte_size("0"), None);
+        assert_eq!(parse_byte_size("ten"), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! HTTP layer (axum only, thin): extract -> call pipeline/db -> map to DTOs; errors as problem+json.
+
+pub mod error;
+pub mod extract;
+mod health;
+pub mod openapi;
+mod uploads;
+
+pub use uploads::{UploadDto, UploadListDto};
+
+use crate::app::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+/// Header carrying the request id, in requests (when the client sets one) and every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// All documented routes, merged from each resource's router.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(uploads::router())
+        .merge(health::router())
+}
+
+/// The complete service: routes, docs, fallbacks and the tower-http layers.
+pub fn router(state: AppState) -> Router {
+    let (routes, document) = api_router().split_for_parts();
+    let docs = SwaggerUi::new("/docs")
+        .url("/openapi.json", document)
+        .config(
+            Config::from("/openapi.json")
+                .validator_url("none")
+                .try_it_out_enabled(true),
+        );
+    let settings = state.settings.clone();
+    routes
+        .merge(docs)
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|| async { (StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method") })
+        .layer(middleware::from_fn_with_state(state.clone(), record_request_metrics))
+        .layer(middleware::from_fn(error::log_server_errors))
+        .layer(middleware::from_fn(error::problem_for_every_error))
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyTimeoutLayer::new(settings.body_idle_timeout))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(CatchPanicLayer::new())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, subject = tracing::field::Empty)
+            }),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Middleware: request duration histogram by route template.
+async fn record_request_metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    state.metrics.observe_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}

@@ -1,0 +1,52 @@
+//! The OpenAPI 3.1 document (utoipa) and the interactive docs page served from the binary.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Top-level document; paths and schemas are collected from each resource's router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "shoplake",
+        description = "Ingestion front door of a retail sales data lake: shops upload daily sales CSVs, analysts query them.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "uploads", description = "Daily CSV uploads and their per-file status"),
+        (name = "health", description = "Liveness, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` (JWT) security scheme the routes refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The complete document, as served at `/openapi.json` and committed as `openapi/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    super::api_router().split_for_parts().1
+}
+
+/// The document as pretty JSON with a trailing newline (the committed file's exact form).
+pub fn document_json() -> String {
+    let mut text = document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}

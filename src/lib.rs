@@ -1,0 +1,27 @@
+//! shoplake: the ingestion front door of a retail sales data lake.
+//!
+//! Code tour: `migrations/`, then `main.rs` -> [`cli`] -> [`config`] -> [`app`] -> [`http`] ->
+//! [`pipeline`] -> [`storage`] / [`db`]. Values are typed in [`domain`].
+
+/// Application wiring: backends, listener, graceful shutdown.
+pub mod app;
+/// Tokens: claims, signing, verification.
+pub mod auth;
+/// Command line entry points.
+pub mod cli;
+/// Settings from defaults, `shoplake.toml` and `SHOPLAKE_*`.
+pub mod config;
+/// State database (SQLite or PostgreSQL) and its repositories.
+pub mod db;
+/// Validated domain values and the upload state machine.
+pub mod domain;
+/// The axum HTTP API.
+pub mod http;
+/// Prometheus metrics.
+pub mod metrics;
+/// The upload use case shared by HTTP and CLI.
+pub mod pipeline;
+/// Blob storage trait and its local implementation.
+pub mod storage;
+/// Logging set-up.
+pub mod telemetry;

@@ -1,0 +1,98 @@
+//! Blob storage behind one small trait, shaped after S3: whole-object puts (streamed, complete or
+//! absent), no rename, list by prefix. `local` is the embedded implementation.
+
+pub mod layout;
+mod local;
+
+pub use local::LocalFs;
+
+use async_trait::async_trait;
+use std::path::Path;
+use tokio::io::AsyncRead;
+
+/// Whether a put may replace an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Fail with [`StorageError::AlreadyExists`] if the key exists (raw archive: never overwritten).
+    CreateNew,
+    /// Replace the object atomically: readers see the old or the new bytes, never a mix.
+    Replace,
+}
+
+/// One stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Key relative to the store's root.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The body being stored failed to arrive (client error, size limit, disconnect); nothing stored.
+    #[error("the data being stored could not be read: {0}")]
+    Source(#[source] std::io::Error),
+    /// `PutMode::CreateNew` and the key exists.
+    #[error("object {0} already exists")]
+    AlreadyExists(String),
+    /// No object at that key.
+    #[error("object {0} not found")]
+    NotFound(String),
+    /// A key that would leave the store's root.
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    /// The storage itself failed (unwritable, full, unreachable): retry later.
+    #[error("storage unavailable while {action}: {source}")]
+    Unavailable {
+        /// What was being done.
+        action: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result alias of the storage layer.
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A readable object body.
+pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// The operations shoplake needs from a blob store.
+#[async_trait]
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Streams `body` into `key` as one object. On any error, no object and no temporary
+    /// data are left (S3: the multipart upload is aborted). Returns the bytes written.
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+        mode: PutMode,
+    ) -> StorageResult<u64>;
+
+    /// Stores the local file at `path` under `key` (used for files written by the ingest core).
+    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<u64>;
+
+    /// Opens an object for streaming reads.
+    async fn get(&self, key: &str) -> StorageResult<BlobReader>;
+
+    /// Size of an object, or `None` if it does not exist.
+    async fn head(&self, key: &str) -> StorageResult<Option<ObjectMeta>>;
+
+    /// All objects whose key starts with `prefix` (recursive), in key order.
+    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>>;
+
+    /// Deletes an object; deleting a missing object is not an error.
+    async fn delete(&self, key: &str) -> StorageResult<()>;
+
+    /// Proves the store is usable right now (write, read and delete a probe object).
+    async fn check(&self) -> StorageResult<()>;
+
+    /// A local directory for scratch files (ingest output before it is stored).
+    fn scratch_dir(&self) -> &Path;
+
+    /// Human-readable location for logs (`/srv/lake`, `s3://bucket/prefix`).
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,20 @@
+//! Tracing subscriber set-up: pretty or JSON lines, filtered by `SHOPLAKE_LOG` / `RUST_LOG`.
+
+use crate::config::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once; later calls are ignored (tests start many apps).
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter = std::env::var("SHOPLAKE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|text| EnvFilter::try_new(text).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}

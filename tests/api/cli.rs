@@ -1,0 +1,208 @@
+//! The real binary: `token`, configuration errors, the embedded default, graceful shutdown.
+
+use crate::helpers::{sample_csv, spawn_app, TEST_SECRET};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_shoplake");
+
+/// A command with no inherited SHOPLAKE_* variables.
+fn shoplake(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+#[tokio::test]
+async fn token_command_output_is_accepted_by_the_server() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = shoplake(dir.path())
+        .args(["token", "--role", "shop", "--shop-id", "001", "--ttl", "1h"])
+        .env("SHOPLAKE_JWT_SECRET", TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let response = app
+        .upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 1))
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        app.upload_csv(&token, "002", "2025-07-30", "x")
+            .await
+            .status(),
+        403
+    );
+}
+
+#[test]
+fn invalid_configuration_exits_2_with_one_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &str); 3] = [
+        (
+            "SHOPLAKE_MAX_UPLOAD_BYTES",
+            "lots",
+            "SHOPLAKE_MAX_UPLOAD_BYTES",
+        ),
+        ("SHOPLAKE_LISTEN", "nowhere", "SHOPLAKE_LISTEN"),
+        ("SHOPLAKE_STORAGEE", "/tmp/x", "SHOPLAKE_STORAGEE"),
+    ];
+    for (name, value, named) in cases {
+        let output = shoplake(dir.path())
+            .arg("serve")
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("invalid configuration") && stderr.contains(named),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "one message: {stderr}");
+    }
+    let missing_file = shoplake(dir.path())
+        .args(["--config", "nope.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert_eq!(missing_file.status.code(), Some(2));
+}
+
+/// Starts `shoplake serve` in `dir` and waits until it answers; returns the child and its URL.
+async fn start_server(
+    dir: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = shoplake(dir);
+    command
+        .arg("serve")
+        .env("SHOPLAKE_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let child = command.spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/healthz")).await.is_ok() {
+            return (child, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server did not start");
+}
+
+fn stderr_of(child: std::process::Child) -> String {
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn sigterm(child: &std::process::Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn with_nothing_set_it_runs_on_data_with_a_generated_secret_once() {
+    // Arrange: an empty working directory, no configuration at all.
+    let dir = tempfile::tempdir().unwrap();
+    // Act: first start.
+    let (child, url) = start_server(dir.path(), &[]).await;
+    let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
+    sigterm(&child);
+    let first_log = stderr_of(child);
+    // Assert
+    assert_eq!(ready.status(), 200);
+    let secret = dir.path().join("data/jwt-dev-secret");
+    assert!(dir.path().join("data/shoplake.db").exists());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        first_log.contains("generated a development JWT secret"),
+        "{first_log}"
+    );
+    let contents = std::fs::read_to_string(&secret).unwrap();
+    // Second start reuses it and says nothing about generating.
+    let (child, _) = start_server(dir.path(), &[]).await;
+    sigterm(&child);
+    let second_log = stderr_of(child);
+    assert!(
+        !second_log.contains("generated a development JWT secret"),
+        "{second_log}"
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), contents);
+    // A token from `shoplake token` in the same directory is signed with that secret.
+    let token = shoplake(dir.path())
+        .args(["token", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(token.status.success());
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_upload_finish() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = start_server(dir.path(), &[("SHOPLAKE_JWT_SECRET", TEST_SECRET)]).await;
+    let token = String::from_utf8(
+        shoplake(dir.path())
+            .args(["token", "--role", "shop", "--shop-id", "001"])
+            .env("SHOPLAKE_JWT_SECRET", TEST_SECRET)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let body = sample_csv("2025-07-30", 2000);
+    let chunks: Vec<Vec<u8>> = body
+        .as_bytes()
+        .chunks(body.len() / 10 + 1)
+        .map(|c| c.to_vec())
+        .collect();
+    let expected_len = body.len();
+    // Act: trickle the body over ~1 s and send SIGTERM half-way.
+    let stream = futures_util::stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok::<_, std::io::Error>(chunk)
+    });
+    let request = reqwest::Client::new()
+        .post(format!("{url}/v1/shops/001/uploads?date=2025-07-30"))
+        .bearer_auth(token.trim())
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let upload = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    sigterm(&child);
+    let response = upload
+        .await
+        .unwrap()
+        .expect("the in-flight upload is answered");
+    // Assert
+    assert!(response.status().is_success(), "{}", response.status());
+    let upload: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(upload["bytes"], expected_len);
+    let log = stderr_of(child);
+    assert!(log.contains("shoplake stopped"), "{log}");
+}
+
+use futures_util::StreamExt;
