@@ -4,6 +4,7 @@
 use crate::auth::Keys;
 use crate::config::{Settings, StorageUrl};
 use crate::db::Db;
+use crate::ingest::{IngestOptions, TableSchema};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::storage::{BlobStore, LocalFs};
@@ -65,6 +66,39 @@ impl Backends {
     }
 }
 
+impl Backends {
+    /// The upload pipeline over these backends, with the configured table schema and limits.
+    pub fn pipeline(&self, settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
+        Ok(Pipeline::new(
+            self.db.clone(),
+            self.store.clone(),
+            metrics,
+            settings.max_upload_bytes,
+            ingest_options(settings)?,
+        ))
+    }
+}
+
+/// Ingest options from the settings (schema file, currency, reject fraction, timestamp format).
+pub fn ingest_options(settings: &Settings) -> anyhow::Result<IngestOptions> {
+    let schema = match &settings.schema_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("Failed to read schema file {}", path.display()))?;
+            TableSchema::from_toml(&text)
+                .with_context(|| format!("Invalid schema file {}", path.display()))?
+        }
+        None => TableSchema::sales_default(),
+    };
+    Ok(IngestOptions {
+        schema,
+        default_currency: settings.default_currency.clone(),
+        max_rejected_fraction: settings.max_rejected_fraction,
+        timestamp_format: settings.timestamp_format.clone(),
+        ..IngestOptions::default()
+    })
+}
+
 /// A built, bound, not yet running service.
 pub struct Application {
     port: u16,
@@ -81,12 +115,7 @@ impl Application {
         }
         let backends = Backends::open(&settings).await?;
         let metrics = Arc::new(Metrics::default());
-        let pipeline = Pipeline::new(
-            backends.db.clone(),
-            backends.store.clone(),
-            metrics.clone(),
-            settings.max_upload_bytes,
-        );
+        let pipeline = backends.pipeline(&settings, metrics.clone())?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to bind {}", settings.listen))?;

@@ -46,6 +46,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "a body that sends nothing for this long is cut off",
     ),
     ("log_format", "pretty or json"),
+    (
+        "schema_file",
+        "TOML table schema used instead of the contract's sales schema",
+    ),
+    (
+        "timestamp_format",
+        "extra chrono format accepted for timestamps, like %d/%m/%Y %H:%M",
+    ),
 ];
 
 /// Where blobs live.
@@ -118,6 +126,10 @@ pub struct Settings {
     pub body_idle_timeout: Duration,
     /// `SHOPLAKE_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
+    /// `SHOPLAKE_SCHEMA_FILE`: a TOML table schema replacing the contract's sales schema.
+    pub schema_file: Option<PathBuf>,
+    /// `SHOPLAKE_TIMESTAMP_FORMAT`: a chrono format accepted for timestamps besides ISO 8601.
+    pub timestamp_format: Option<String>,
 }
 
 impl Default for Settings {
@@ -138,6 +150,8 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(900),
             body_idle_timeout: Duration::from_secs(30),
             log_format: LogFormat::Pretty,
+            schema_file: None,
+            timestamp_format: None,
         }
     }
 }
@@ -304,6 +318,10 @@ pub fn load(
             _ => return Err(v.invalid("pretty or json")),
         };
     }
+    settings.schema_file = get("schema_file").map(|v| PathBuf::from(v.value.trim()));
+    settings.timestamp_format = get("timestamp_format")
+        .map(|v| v.value.clone())
+        .filter(|s| !s.is_empty());
     if matches!(settings.storage, StorageUrl::S3 { .. })
         && settings.jwt_secret.is_none()
         && settings.jwt_public_key.is_none()

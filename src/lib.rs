@@ -1,7 +1,7 @@
 //! shoplake: the ingestion front door of a retail sales data lake.
 //!
 //! Code tour: `migrations/`, then `main.rs` -> [`cli`] -> [`config`] -> [`app`] -> [`http`] ->
-//! [`pipeline`] -> [`storage`] / [`db`]. Values are typed in [`domain`].
+//! [`pipeline`] -> [`ingest`] / [`storage`] / [`db`]. Values are typed in [`domain`].
 
 /// Application wiring: backends, listener, graceful shutdown.
 pub mod app;
@@ -17,6 +17,8 @@ pub mod db;
 pub mod domain;
 /// The axum HTTP API.
 pub mod http;
+/// The ingest core: CSV bytes in, typed Parquet, rejected rows and a report out (no HTTP).
+pub mod ingest;
 /// Prometheus metrics.
 pub mod metrics;
 /// The upload use case shared by HTTP and CLI.

@@ -1,15 +1,20 @@
 //! The use case "accept an upload", shared by the HTTP route and the CLI: record the upload,
-//! archive the raw bytes (hashing and counting them as they stream), then hand the archived
-//! file on for processing. Knows the storage and state traits, never HTTP.
+//! archive the raw bytes (hashing and counting them as they stream), then, serialized per
+//! shop-day, clean and write the partition and commit the status. Knows the storage and state
+//! traits and the ingest core, never HTTP.
 
 mod digest;
+mod locks;
+mod process;
 
 pub use digest::{DigestReader, DigestSummary};
 
-use crate::db::{Db, DbError, NewUpload, UploadRecord};
+use crate::db::{Db, DbError, IngestResult, NewUpload, UploadRecord};
 use crate::domain::{SalesDate, ShopId, UploadId, UploadStatus};
+use crate::ingest::{IngestError, IngestOptions, IngestReport, RowError};
 use crate::metrics::Metrics;
 use crate::storage::{layout, BlobStore, PutMode, StorageError};
+use locks::ShopDayLocks;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -22,15 +27,19 @@ pub struct Incoming {
     pub date: SalesDate,
     /// Client file name, for display.
     pub filename: Option<String>,
+    /// `Idempotency-Key` header, already validated.
+    pub idempotency_key: Option<String>,
 }
 
 /// How an accepted request ended.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// A new upload was recorded and archived (status as stored).
+    /// A new upload was processed (`succeeded`, or `superseded` if a later one won the race).
     Created(UploadRecord),
     /// Identical bytes are already the current upload of that shop-day; nothing was written.
     Duplicate(UploadRecord),
+    /// The `Idempotency-Key` was used before with the same bytes: the first upload, as it is now.
+    Replayed(UploadRecord),
 }
 
 /// Why an upload could not be accepted.
@@ -52,13 +61,23 @@ pub enum PipelineError {
         /// The upload recorded as failed.
         upload_id: UploadId,
     },
-    /// The whole file is refused (empty, undecodable, too many bad rows...).
+    /// The whole file is refused (empty, undecodable, too many bad rows...); `processed/` untouched.
     #[error("{problem}")]
     Rejected {
         /// In words, what and where.
         problem: String,
         /// The upload recorded as rejected.
         upload_id: UploadId,
+        /// The first row errors, when rows were the reason.
+        errors: Vec<RowError>,
+    },
+    /// The `Idempotency-Key` was first used with other bytes.
+    #[error("Idempotency-Key '{key}' was already used by upload {first} with different bytes")]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The upload that used it first.
+        first: String,
     },
     /// Storage failed: retry later.
     #[error(transparent)]
@@ -66,6 +85,9 @@ pub enum PipelineError {
     /// The database failed: retry later.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Writing the partition failed for a reason that is not the file's fault.
+    #[error("processing failed: {0}")]
+    Internal(#[source] IngestError),
 }
 
 /// The upload pipeline with its dependencies.
@@ -75,6 +97,8 @@ pub struct Pipeline {
     store: Arc<dyn BlobStore>,
     metrics: Arc<Metrics>,
     max_upload_bytes: u64,
+    options: Arc<IngestOptions>,
+    locks: Arc<ShopDayLocks>,
 }
 
 impl Pipeline {
@@ -84,17 +108,20 @@ impl Pipeline {
         store: Arc<dyn BlobStore>,
         metrics: Arc<Metrics>,
         max_upload_bytes: u64,
+        options: IngestOptions,
     ) -> Self {
         Self {
             db,
             store,
             metrics,
             max_upload_bytes,
+            options: Arc::new(options),
+            locks: Arc::default(),
         }
     }
 
     /// Accepts one file: records it `received`, archives the raw bytes under `raw/` (complete
-    /// or not at all), and answers a duplicate of the current upload with that upload.
+    /// or not at all), then processes it into its shop-day partition.
     #[tracing::instrument(name = "pipeline.accept", skip_all, fields(shop = %incoming.shop, date = %incoming.date, upload_id))]
     pub async fn accept(
         &self,
@@ -112,7 +139,64 @@ impl Pipeline {
                 filename: incoming.filename.clone(),
             })
             .await?;
+        let (raw_key, summary) = self.archive(id, &incoming, body).await?;
 
+        let _shop_day = self.locks.lock(&incoming.shop, &incoming.date).await;
+        let current = uploads.current(&incoming.shop, &incoming.date).await?;
+        let duplicate = current
+            .as_ref()
+            .filter(|c| c.sha256.as_deref() == Some(summary.sha256_hex.as_str()));
+        if let Some(key) = &incoming.idempotency_key {
+            let answer = duplicate.map_or(id, |d| d.id);
+            if let Some(first) = self
+                .db
+                .idempotency_keys()
+                .claim(&incoming.shop, key, &summary.sha256_hex, &answer)
+                .await?
+            {
+                self.forget(&id, &raw_key).await?;
+                if first.sha256 != summary.sha256_hex {
+                    return Err(PipelineError::KeyReused {
+                        key: key.clone(),
+                        first: first.upload_id,
+                    });
+                }
+                let first_id = UploadId::parse(&first.upload_id).map_err(|e| DbError::Corrupt {
+                    table: "idempotency_keys",
+                    detail: e.0,
+                })?;
+                let record = uploads
+                    .get(&first_id)
+                    .await?
+                    .ok_or_else(|| vanished(&first_id))?;
+                return Ok(Outcome::Replayed(record));
+            }
+        }
+        if let Some(duplicate) = duplicate {
+            // Identical bytes to the current upload: answer with it, keep nothing.
+            let duplicate = duplicate.clone();
+            self.forget(&id, &raw_key).await?;
+            return Ok(Outcome::Duplicate(duplicate));
+        }
+        if let Some(earlier) = uploads
+            .same_bytes(&incoming.shop, &incoming.date, &summary.sha256_hex, &id)
+            .await?
+        {
+            uploads.set_duplicate_of(&id, &earlier).await?;
+        }
+        self.process(id, &incoming, &raw_key, current.map(|c| c.id))
+            .await?;
+        let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
+        Ok(Outcome::Created(record))
+    }
+
+    /// Streams the body to its `raw/` key while hashing it; records size, digest and key.
+    async fn archive(
+        &self,
+        id: UploadId,
+        incoming: &Incoming,
+        body: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<(String, DigestSummary), PipelineError> {
         // Peek the first bytes to name the archive `.csv` or `.csv.gz` by content, not by header.
         let mut head = Vec::with_capacity(2);
         while head.len() < 2 {
@@ -135,16 +219,12 @@ impl Pipeline {
         match stored {
             Ok(_) => {}
             Err(StorageError::Source(_)) if summary.over_limit => {
-                self.finish(
-                    id,
-                    UploadStatus::Received,
-                    UploadStatus::Failed,
-                    &format!(
-                        "the body is larger than the limit of {} bytes",
-                        self.max_upload_bytes
-                    ),
-                )
-                .await;
+                let problem = format!(
+                    "the body is larger than the limit of {} bytes",
+                    self.max_upload_bytes
+                );
+                self.finish(id, UploadStatus::Received, UploadStatus::Failed, &problem)
+                    .await;
                 return Err(PipelineError::TooLarge {
                     limit: self.max_upload_bytes,
                     upload_id: id,
@@ -165,42 +245,160 @@ impl Pipeline {
             }
         }
         self.metrics.add_bytes_received(summary.bytes);
-        uploads
+        self.db
+            .uploads()
             .record_archive(&id, summary.bytes, &summary.sha256_hex, &raw_key)
             .await?;
+        Ok((raw_key, summary))
+    }
 
-        // Identical bytes to the current upload of this shop-day: answer with it, keep nothing.
-        if let Some(current) = uploads.current(&incoming.shop, &incoming.date).await? {
-            if current.sha256.as_deref() == Some(summary.sha256_hex.as_str()) {
-                self.store.delete(&raw_key).await?;
-                uploads.delete(&id).await?;
-                return Ok(Outcome::Duplicate(current));
+    /// Ingests the archived file and commits the partition; the caller holds the shop-day lock.
+    /// `previous` is the shop-day's current upload, which a success supersedes.
+    async fn process(
+        &self,
+        id: UploadId,
+        incoming: &Incoming,
+        raw_key: &str,
+        previous: Option<UploadId>,
+    ) -> Result<(), PipelineError> {
+        let uploads = self.db.uploads();
+        uploads
+            .transition(&id, UploadStatus::Received, UploadStatus::Processing, None)
+            .await?;
+        let ingested = process::ingest_archived(
+            &self.store,
+            &id,
+            raw_key,
+            incoming.date,
+            self.options.clone(),
+        )
+        .await;
+        let (scratch, verdict) = match ingested {
+            Ok(done) => done,
+            Err(storage) => {
+                self.finish(
+                    id,
+                    UploadStatus::Processing,
+                    UploadStatus::Failed,
+                    &format!("reading the archived file failed: {storage}"),
+                )
+                .await;
+                return Err(storage.into());
             }
-        }
+        };
+        let rejected_key = layout::rejected_key(&incoming.shop, &incoming.date, &id);
+        let report = match verdict {
+            Ok(report) => report,
+            Err(IngestError::TooManyRejected { report, .. }) => {
+                let problem = IngestError::TooManyRejected {
+                    fraction: fraction(&report),
+                    limit: self.options.max_rejected_fraction,
+                    report: report.clone(),
+                }
+                .to_string();
+                // Keep the rejected rows so the shop can see what to fix; processed/ is untouched.
+                let stored = self
+                    .store
+                    .put_file(&rejected_key, &scratch.rejected, PutMode::Replace)
+                    .await;
+                let result = ingest_result(&report, stored.is_ok().then(|| rejected_key.clone()));
+                uploads.record_result(&id, &result).await?;
+                self.finish(
+                    id,
+                    UploadStatus::Processing,
+                    UploadStatus::Rejected,
+                    &problem,
+                )
+                .await;
+                return Err(PipelineError::Rejected {
+                    problem,
+                    upload_id: id,
+                    errors: report.errors.clone(),
+                });
+            }
+            Err(
+                error @ (IngestError::Io(_)
+                | IngestError::Parquet(_)
+                | IngestError::Arrow(_)
+                | IngestError::Schema(_)),
+            ) => {
+                self.finish(
+                    id,
+                    UploadStatus::Processing,
+                    UploadStatus::Failed,
+                    &format!("processing failed: {error}"),
+                )
+                .await;
+                return Err(PipelineError::Internal(error));
+            }
+            Err(file_level) => {
+                let problem = file_level.to_string();
+                self.finish(
+                    id,
+                    UploadStatus::Processing,
+                    UploadStatus::Rejected,
+                    &problem,
+                )
+                .await;
+                return Err(PipelineError::Rejected {
+                    problem,
+                    upload_id: id,
+                    errors: Vec::new(),
+                });
+            }
+        };
 
-        if summary.bytes == 0 {
-            uploads
-                .transition(&id, UploadStatus::Received, UploadStatus::Processing, None)
+        let stored_rejected = if report.rows_rejected > 0 {
+            self.put_or_fail(id, &rejected_key, &scratch.rejected)
                 .await?;
-            let problem = "the file is empty (0 bytes): send the CSV with its header line";
+            Some(rejected_key)
+        } else {
+            None
+        };
+        uploads
+            .record_result(&id, &ingest_result(&report, stored_rejected))
+            .await?;
+
+        // A later upload of this shop-day committed first: it stays current.
+        if let Some(previous) = previous.filter(|p| *p > id) {
+            uploads.commit_already_superseded(&id, &previous).await?;
+            self.metrics.upload_reached(UploadStatus::Superseded);
+            return Ok(());
+        }
+        let processed_key = layout::processed_key(&incoming.shop, &incoming.date);
+        self.put_or_fail(id, &processed_key, &scratch.parquet)
+            .await?;
+        uploads
+            .commit_succeeded(&id, &processed_key, previous.as_ref())
+            .await?;
+        self.metrics.upload_reached(UploadStatus::Succeeded);
+        Ok(())
+    }
+
+    async fn put_or_fail(
+        &self,
+        id: UploadId,
+        key: &str,
+        path: &std::path::Path,
+    ) -> Result<(), PipelineError> {
+        if let Err(error) = self.store.put_file(key, path, PutMode::Replace).await {
             self.finish(
                 id,
                 UploadStatus::Processing,
-                UploadStatus::Rejected,
-                problem,
+                UploadStatus::Failed,
+                &format!("storage failed while writing {key}: {error}"),
             )
             .await;
-            return Err(PipelineError::Rejected {
-                problem: problem.into(),
-                upload_id: id,
-            });
+            return Err(error.into());
         }
+        Ok(())
+    }
 
-        let record = uploads.get(&id).await?.ok_or_else(|| DbError::Corrupt {
-            table: "uploads",
-            detail: format!("upload {id} vanished"),
-        })?;
-        Ok(Outcome::Created(record))
+    /// Removes every trace of a request that turned out to repeat an earlier one.
+    async fn forget(&self, id: &UploadId, raw_key: &str) -> Result<(), PipelineError> {
+        self.store.delete(raw_key).await?;
+        self.db.uploads().delete(id).await?;
+        Ok(())
     }
 
     /// Records a terminal status; a failure to record is logged (the reconciler repairs it).
@@ -230,5 +428,30 @@ impl Pipeline {
             source,
             upload_id: id,
         }
+    }
+}
+
+fn fraction(report: &IngestReport) -> f64 {
+    if report.rows_total == 0 {
+        0.0
+    } else {
+        report.rows_rejected as f64 / report.rows_total as f64
+    }
+}
+
+fn ingest_result(report: &IngestReport, rejected_key: Option<String>) -> IngestResult {
+    IngestResult {
+        rows_total: report.rows_total,
+        rows_accepted: report.rows_accepted,
+        rows_rejected: report.rows_rejected,
+        errors_json: serde_json::to_string(&report.errors).expect("row errors serialise"),
+        rejected_key,
+    }
+}
+
+fn vanished(id: &UploadId) -> DbError {
+    DbError::Corrupt {
+        table: "uploads",
+        detail: format!("upload {id} vanished"),
     }
 }

@@ -1,8 +1,10 @@
 //! State database: a pool over SQLite or PostgreSQL (sqlx `Any`), migrations, and repositories.
 
+mod idempotency;
 mod uploads;
 
-pub use uploads::{ListFilter, NewUpload, UploadRecord, Uploads};
+pub use idempotency::{IdempotencyKeys, KeyRecord};
+pub use uploads::{IngestResult, ListFilter, NewUpload, UploadRecord, Uploads};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
@@ -89,6 +91,11 @@ impl Db {
     /// The uploads repository.
     pub fn uploads(&self) -> Uploads<'_> {
         Uploads::new(&self.pool)
+    }
+
+    /// The idempotency-key repository.
+    pub fn idempotency_keys(&self) -> IdempotencyKeys<'_> {
+        IdempotencyKeys::new(&self.pool)
     }
 
     /// Closes the pool (graceful shutdown).

@@ -74,6 +74,21 @@ pub struct ListFilter {
     pub limit: u32,
 }
 
+/// What processing found, recorded on the upload whatever its final status.
+#[derive(Debug, Clone, Default)]
+pub struct IngestResult {
+    /// Data rows read.
+    pub rows_total: u64,
+    /// Rows accepted.
+    pub rows_accepted: u64,
+    /// Rows refused.
+    pub rows_rejected: u64,
+    /// First 100 row errors, as JSON.
+    pub errors_json: String,
+    /// Rejected-rows CSV, when there are rejected rows.
+    pub rejected_key: Option<String>,
+}
+
 const COLUMNS: &str = "id, shop_id, sales_date, status, filename, bytes, sha256, rows_total, rows_accepted, rows_rejected, errors, problem, raw_key, processed_key, rejected_key, superseded_by, duplicate_of, received_at, finished_at";
 
 /// Repository over the `uploads` table.
@@ -167,6 +182,84 @@ impl<'p> Uploads<'p> {
         Ok(())
     }
 
+    /// Records counts, row errors and the rejected-rows key of a processed upload.
+    #[tracing::instrument(name = "db.uploads.result", skip_all, fields(upload_id = %id))]
+    pub async fn record_result(&self, id: &UploadId, result: &IngestResult) -> DbResult<()> {
+        sqlx::query(
+            "update uploads set rows_total = $1, rows_accepted = $2, rows_rejected = $3, errors = $4, rejected_key = $5, updated_at = $6 where id = $7",
+        )
+        .bind(result.rows_total as i64)
+        .bind(result.rows_accepted as i64)
+        .bind(result.rows_rejected as i64)
+        .bind(result.errors_json.clone())
+        .bind(result.rejected_key.clone())
+        .bind(now_ms())
+        .bind(id.to_string())
+        .execute(self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// In one transaction: `id` becomes `succeeded` with its partition key, and `previous` (the
+    /// shop-day's current upload, if any) becomes `superseded` by it.
+    #[tracing::instrument(name = "db.uploads.commit", skip_all, fields(upload_id = %id))]
+    pub async fn commit_succeeded(
+        &self,
+        id: &UploadId,
+        processed_key: &str,
+        previous: Option<&UploadId>,
+    ) -> DbResult<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let mine = sqlx::query(
+            "update uploads set status = 'succeeded', processed_key = $1, finished_at = $2, updated_at = $2 where id = $3 and status = 'processing'",
+        )
+        .bind(processed_key.to_owned())
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if mine.rows_affected() != 1 {
+            return Err(conflict(
+                id,
+                UploadStatus::Processing,
+                UploadStatus::Succeeded,
+            ));
+        }
+        if let Some(previous) = previous {
+            sqlx::query("update uploads set status = 'superseded', superseded_by = $1, updated_at = $2 where id = $3 and status = 'succeeded'")
+                .bind(id.to_string())
+                .bind(now)
+                .bind(previous.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A processed upload that lost the race to a later one: `succeeded` then at once
+    /// `superseded` by `later`, without touching the partition.
+    pub async fn commit_already_superseded(&self, id: &UploadId, later: &UploadId) -> DbResult<()> {
+        let now = now_ms();
+        let result = sqlx::query(
+            "update uploads set status = 'superseded', superseded_by = $1, finished_at = $2, updated_at = $2 where id = $3 and status = 'processing'",
+        )
+        .bind(later.to_string())
+        .bind(now)
+        .bind(id.to_string())
+        .execute(self.pool)
+        .await?;
+        if result.rows_affected() != 1 {
+            return Err(conflict(
+                id,
+                UploadStatus::Processing,
+                UploadStatus::Superseded,
+            ));
+        }
+        Ok(())
+    }
+
     /// Deletes an upload row (a duplicate request that must leave no trace).
     pub async fn delete(&self, id: &UploadId) -> DbResult<()> {
         sqlx::query("delete from uploads where id = $1")
@@ -197,6 +290,43 @@ impl<'p> Uploads<'p> {
         .fetch_optional(self.pool)
         .await?;
         row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// The newest other upload of a shop-day with these exact bytes (for `duplicate_of`).
+    pub async fn same_bytes(
+        &self,
+        shop: &ShopId,
+        date: &SalesDate,
+        sha256: &str,
+        except: &UploadId,
+    ) -> DbResult<Option<UploadId>> {
+        let row = sqlx::query(
+            "select id from uploads where shop_id = $1 and sales_date = $2 and sha256 = $3 and id <> $4 and status in ('succeeded', 'superseded') order by id desc limit 1",
+        )
+        .bind(shop.as_str().to_owned())
+        .bind(date.to_string())
+        .bind(sha256.to_owned())
+        .bind(except.to_string())
+        .fetch_optional(self.pool)
+        .await?;
+        row.map(|r| {
+            UploadId::parse(&r.try_get::<String, _>("id")?).map_err(|e| DbError::Corrupt {
+                table: "uploads",
+                detail: e.0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks `id` as carrying the same bytes as `earlier`.
+    pub async fn set_duplicate_of(&self, id: &UploadId, earlier: &UploadId) -> DbResult<()> {
+        sqlx::query("update uploads set duplicate_of = $1, updated_at = $2 where id = $3")
+            .bind(earlier.to_string())
+            .bind(now_ms())
+            .bind(id.to_string())
+            .execute(self.pool)
+            .await?;
+        Ok(())
     }
 
     /// A shop's uploads, newest first, one page; returns the page and whether more exist.

@@ -31,6 +31,17 @@ pub struct RowErrorDto {
     pub reason: String,
 }
 
+impl From<crate::ingest::RowError> for RowErrorDto {
+    fn from(e: crate::ingest::RowError) -> Self {
+        Self {
+            line: e.line,
+            column: e.column,
+            value: e.value,
+            reason: e.reason,
+        }
+    }
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -124,15 +135,28 @@ impl From<PipelineError> for ApiError {
                 detail: format!("the body is larger than the upload limit of {limit} bytes"),
                 upload_id: Some(upload_id.to_string()),
             },
-            PipelineError::Interrupted { upload_id, .. } => {
-                let _ = upload_id;
+            PipelineError::Interrupted { .. } => {
                 Self::BadRequest("the request body ended before it was complete".into())
             }
-            PipelineError::Rejected { problem, upload_id } => Self::Unprocessable {
+            PipelineError::Rejected {
+                problem,
+                upload_id,
+                errors,
+            } => Self::Unprocessable {
                 detail: problem,
                 upload_id: Some(upload_id.to_string()),
+                errors: (!errors.is_empty())
+                    .then(|| errors.into_iter().map(RowErrorDto::from).collect()),
+            },
+            PipelineError::KeyReused { .. } => Self::Unprocessable {
+                detail: error.to_string(),
+                upload_id: None,
                 errors: None,
             },
+            PipelineError::Internal(crate::ingest::IngestError::Io(io)) => {
+                Self::Unavailable(io.into())
+            }
+            PipelineError::Internal(other) => Self::Internal(other.into()),
             PipelineError::Storage(e) => e.into(),
             PipelineError::Db(e) => e.into(),
         }

@@ -147,14 +147,13 @@ pub struct ListQuery {
     )),
     responses(
         (status = 201, description = "Accepted: rows are in processed/ and the catalog", body = UploadDto),
-        (status = 202, description = "Archived in raw/, waiting for processing", body = UploadDto),
-        (status = 200, description = "Same bytes as the current upload of that shop-day: the earlier upload", body = UploadDto),
+        (status = 200, description = "Same bytes as the current upload of that shop-day, or an Idempotency-Key replay: the earlier upload", body = UploadDto),
         (status = 400, description = "Bad shop_id, date or body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another shop or a role without uploads", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv or multipart/form-data", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The whole file is rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The whole file is rejected (or an Idempotency-Key reused with other bytes); processed/ is untouched", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage or database unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -192,6 +191,7 @@ async fn create_upload(
         }
     }
     let encoding = content_encoding(&headers)?;
+    let idempotency_key = idempotency_key(&headers)?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
 
     let outcome = if is_multipart(&headers) {
@@ -227,6 +227,7 @@ async fn create_upload(
                                 shop,
                                 date,
                                 filename,
+                                idempotency_key,
                             },
                             &mut reader,
                         )
@@ -249,6 +250,7 @@ async fn create_upload(
                     shop,
                     date,
                     filename,
+                    idempotency_key,
                 },
                 &mut reader,
             )
@@ -261,11 +263,20 @@ async fn create_upload(
     };
 
     let (status, record) = match outcome {
+        Outcome::Created(record) => (StatusCode::CREATED, record),
         Outcome::Duplicate(record) => (StatusCode::OK, record),
-        Outcome::Created(record) if record.status == UploadStatus::Succeeded => {
-            (StatusCode::CREATED, record)
+        // A replay answers as the first request was answered.
+        Outcome::Replayed(record) if record.status == UploadStatus::Rejected => {
+            return Err(ApiError::Unprocessable {
+                detail: record
+                    .problem
+                    .clone()
+                    .unwrap_or_else(|| "the file was rejected".into()),
+                upload_id: Some(record.id.to_string()),
+                errors: Some(UploadDto::from(record).errors).filter(|e| !e.is_empty()),
+            });
         }
-        Outcome::Created(record) => (StatusCode::ACCEPTED, record),
+        Outcome::Replayed(record) => (StatusCode::OK, record),
     };
     let location = format!("/v1/uploads/{}", record.id);
     Ok((
@@ -389,6 +400,16 @@ async fn rejected_rows(
     Path(upload_id): Path<String>,
 ) -> ApiResult<Response> {
     let record = visible_upload(&state, &user, &upload_id).await?;
+    let csv_headers = |disposition: String| {
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ]
+    };
+    let disposition = format!("attachment; filename=\"rejected-{}.csv\"", record.id);
+    if record.rows_rejected == Some(0) {
+        return Ok((csv_headers(disposition), "").into_response());
+    }
     let Some(key) = record.rejected_key else {
         return Err(ApiError::NotFound(format!(
             "upload {} has no rejected rows file (status {})",
@@ -473,6 +494,20 @@ fn content_encoding(headers: &HeaderMap) -> ApiResult<Option<&'static str>> {
             "Content-Encoding '{other}' is not supported: use gzip or none"
         ))),
     }
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or("").trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+        ));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 fn multipart_error(error: multer::Error) -> ApiError {

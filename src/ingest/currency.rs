@@ -21,7 +21,10 @@ const ISO4217: &[&[u8; 3]] = &[
 ];
 
 /// Currency symbols dropped from prices (UTF-8).
-const SYMBOLS: &[&str] = &["€", "$", "£", "¥", "₹", "₽", "₩", "₺", "₪", "₫", "₴", "₦", "₱", "₣", "US$", "kr", "zł", "Kč", "Fr."];
+const SYMBOLS: &[&str] = &[
+    "€", "$", "£", "¥", "₹", "₽", "₩", "₺", "₪", "₫", "₴", "₦", "₱", "₣", "US$", "kr", "zł", "Kč",
+    "Fr.",
+];
 
 /// The upper-cased code when `value` (already trimmed) is a current ISO 4217 code.
 pub fn iso4217(value: &[u8]) -> Option<[u8; 3]> {

@@ -88,7 +88,9 @@ impl RowValidator {
         default_currency: &str,
     ) -> Result<Self> {
         let default_currency = iso4217(default_currency.trim().as_bytes()).ok_or_else(|| {
-            IngestError::Schema(format!("the default currency `{default_currency}` is not an ISO 4217 code"))
+            IngestError::Schema(format!(
+                "the default currency `{default_currency}` is not an ISO 4217 code"
+            ))
         })?;
         let mut plans: Vec<Plan> = schema
             .columns
@@ -146,7 +148,11 @@ impl RowValidator {
                 });
             };
             if raw.is_empty() {
-                self.values[i] = if plan.iso4217 { Value::Code(self.default_currency) } else { Value::Null };
+                self.values[i] = if plan.iso4217 {
+                    Value::Code(self.default_currency)
+                } else {
+                    Value::Null
+                };
                 if plan.required {
                     fail(format!("{} is required but empty", plan.name));
                 }
@@ -156,7 +162,10 @@ impl RowValidator {
                 ColumnType::String if plan.iso4217 => match iso4217(raw) {
                     Some(code) => Value::Code(code),
                     None => {
-                        fail(format!("{} is not an ISO 4217 currency code such as EUR", plan.name));
+                        fail(format!(
+                            "{} is not an ISO 4217 currency code such as EUR",
+                            plan.name
+                        ));
                         Value::Null
                     }
                 },
@@ -168,13 +177,15 @@ impl RowValidator {
                         Value::Null
                     }
                 },
-                ColumnType::Decimal { precision, scale } => match parse_decimal(raw, self.fmt, precision, scale) {
-                    Ok(v) => Value::Dec(v),
-                    Err(e) => {
-                        fail(num_reason(&plan.name, e, self.fmt, scale));
-                        Value::Null
+                ColumnType::Decimal { precision, scale } => {
+                    match parse_decimal(raw, self.fmt, precision, scale) {
+                        Ok(v) => Value::Dec(v),
+                        Err(e) => {
+                            fail(num_reason(&plan.name, e, self.fmt, scale));
+                            Value::Null
+                        }
                     }
-                },
+                }
                 ColumnType::Timestamp => {
                     let parsed = parse_iso_timestamp(raw).or_else(|| {
                         let f = self.timestamp_format.as_deref()?;
@@ -202,7 +213,10 @@ impl RowValidator {
                     }
                     Some(days) => Value::Date(days),
                     None => {
-                        fail(format!("{} is not a valid date (expected e.g. 2025-07-30)", plan.name));
+                        fail(format!(
+                            "{} is not a valid date (expected e.g. 2025-07-30)",
+                            plan.name
+                        ));
                         Value::Null
                     }
                 },
@@ -228,7 +242,10 @@ impl RowValidator {
             if let Some(seen) = &plan.unique {
                 let fp = fingerprint(raw);
                 if seen.contains(&fp) || self.pending.iter().any(|p| p.1 == fp) {
-                    fail(format!("{} repeats the {} of an earlier row of this file", plan.name, plan.name));
+                    fail(format!(
+                        "{} repeats the {} of an earlier row of this file",
+                        plan.name, plan.name
+                    ));
                 } else {
                     self.pending.push((i, fp));
                 }
@@ -248,7 +265,10 @@ impl RowValidator {
 
     fn other_day(&self, name: &str, days: i32) -> String {
         let day = self.partition_date + chrono::Duration::days((days - self.partition_days) as i64);
-        format!("{name} is on {day} but the file is for {}", self.partition_date)
+        format!(
+            "{name} is on {day} but the file is for {}",
+            self.partition_date
+        )
     }
 }
 

@@ -39,8 +39,6 @@ pub struct Sniffed<'r> {
     pub delimiter: u8,
     /// The encoding known from the first bytes.
     pub encoding: TextEncoding,
-    /// Whether the body was gzip-compressed.
-    pub gzip: bool,
 }
 
 fn read_up_to<R: Read>(r: &mut R, n: usize, gzip: bool) -> Result<Vec<u8>> {
@@ -81,27 +79,39 @@ pub fn sniff<'r, R: Read + 'r>(mut input: R) -> Result<Sniffed<'r>> {
         buf.drain(..3);
         encoding = TextEncoding::Utf8;
     } else if buf.starts_with(b"\xFF\xFE") || buf.starts_with(b"\xFE\xFF") {
-        return Err(IngestError::Undecodable { line: 1, detail: "it is UTF-16 text, which is not supported".into() });
+        return Err(IngestError::Undecodable {
+            line: 1,
+            detail: "it is UTF-16 text, which is not supported".into(),
+        });
     }
     check_not_binary(&buf)?;
     if encoding == TextEncoding::Undecided && !buf.is_ascii() {
+        // The first non-ASCII character decides: valid UTF-8 there means UTF-8 throughout.
         encoding = match std::str::from_utf8(&buf) {
             Ok(_) => TextEncoding::Utf8,
             Err(e) if e.error_len().is_none() && full => TextEncoding::Utf8,
-            Err(e) if plausible_1252(&buf) => {
-                let _ = e;
+            Err(e) if buf[..e.valid_up_to()].is_ascii() && plausible_1252(&buf) => {
                 TextEncoding::Windows1252
             }
             Err(e) => {
+                let detail = if buf[..e.valid_up_to()].is_ascii() {
+                    "it is neither UTF-8 nor Windows-1252 text"
+                } else {
+                    "it is not valid UTF-8 text (did the encoding change within the file?)"
+                };
                 return Err(IngestError::Undecodable {
                     line: line_at(&buf, e.valid_up_to()),
-                    detail: "it is neither UTF-8 nor Windows-1252 text".into(),
-                })
+                    detail: detail.into(),
+                });
             }
         };
     }
     let delimiter = detect_delimiter(&buf, full);
-    Ok(Sniffed { reader: Box::new(Cursor::new(buf).chain(reader)), delimiter, encoding, gzip })
+    Ok(Sniffed {
+        reader: Box::new(Cursor::new(buf).chain(reader)),
+        delimiter,
+        encoding,
+    })
 }
 
 /// Refuses NUL bytes and bodies made mostly of control characters.
@@ -129,7 +139,8 @@ fn check_not_binary(buf: &[u8]) -> Result<()> {
 /// non-UTF-8 text implausible as 1252.
 pub fn plausible_1252(bytes: &[u8]) -> bool {
     !bytes.iter().any(|&b| {
-        matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D) || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+        matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D)
+            || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
     })
 }
 
@@ -171,7 +182,9 @@ pub fn detect_delimiter(buf: &[u8], truncated: bool) -> u8 {
     if !blank && !(truncated && !complete_end) {
         records.push(counts);
     }
-    let Some((header, rest)) = records.split_first() else { return b',' };
+    let Some((header, rest)) = records.split_first() else {
+        return b',';
+    };
     let mut best = (b',', (false, 0usize, 0usize));
     for (i, &c) in CANDIDATES.iter().enumerate() {
         if header[i] < 2 {
@@ -213,7 +226,6 @@ mod tests {
         gz.write_all(b"a;b\n1;2\n").unwrap();
         let body = gz.finish().unwrap();
         let mut s = sniff(&body[..]).unwrap();
-        assert!(s.gzip);
         assert_eq!(s.delimiter, b';');
         let mut text = String::new();
         s.reader.read_to_string(&mut text).unwrap();
@@ -223,7 +235,10 @@ mod tests {
     #[test]
     fn damaged_gzip_is_undecodable() {
         let body = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff];
-        assert!(matches!(sniff(&body[..]), Err(IngestError::Undecodable { .. })));
+        assert!(matches!(
+            sniff(&body[..]),
+            Err(IngestError::Undecodable { .. })
+        ));
     }
 
     #[test]
@@ -237,16 +252,34 @@ mod tests {
 
     #[test]
     fn encodings_are_told_apart() {
-        assert_eq!(sniff(&b"a,b\n1,2\n"[..]).unwrap().encoding, TextEncoding::Undecided);
-        assert_eq!(sniff("a,b\ncaf\u{e9},2\n".as_bytes()).unwrap().encoding, TextEncoding::Utf8);
-        assert_eq!(sniff(&b"a,b\ncaf\xE9,2\n"[..]).unwrap().encoding, TextEncoding::Windows1252);
+        assert_eq!(
+            sniff(&b"a,b\n1,2\n"[..]).unwrap().encoding,
+            TextEncoding::Undecided
+        );
+        assert_eq!(
+            sniff("a,b\ncaf\u{e9},2\n".as_bytes()).unwrap().encoding,
+            TextEncoding::Utf8
+        );
+        assert_eq!(
+            sniff(&b"a,b\ncaf\xE9,2\n"[..]).unwrap().encoding,
+            TextEncoding::Windows1252
+        );
     }
 
     #[test]
     fn binary_and_empty_bodies_are_refused() {
         assert!(matches!(sniff(&b""[..]), Err(IngestError::Empty)));
-        assert!(matches!(sniff(&b"a,b\n1\x002\n"[..]), Err(IngestError::Undecodable { line: 2, .. })));
-        assert!(matches!(sniff(&b"\x01\x02\x03\x04\x05abc"[..]), Err(IngestError::Undecodable { .. })));
-        assert!(matches!(sniff(&b"a,b\n\x81\x8d\n"[..]), Err(IngestError::Undecodable { line: 2, .. })));
+        assert!(matches!(
+            sniff(&b"a,b\n1\x002\n"[..]),
+            Err(IngestError::Undecodable { line: 2, .. })
+        ));
+        assert!(matches!(
+            sniff(&b"\x01\x02\x03\x04\x05abc"[..]),
+            Err(IngestError::Undecodable { .. })
+        ));
+        assert!(matches!(
+            sniff(&b"a,b\n\x81\x8d\n"[..]),
+            Err(IngestError::Undecodable { line: 2, .. })
+        ));
     }
 }
