@@ -116,6 +116,10 @@ impl Application {
         let backends = Backends::open(&settings).await?;
         let metrics = Arc::new(Metrics::default());
         let pipeline = backends.pipeline(&settings, metrics.clone())?;
+        pipeline
+            .reconcile()
+            .await
+            .context("Failed to finish uploads left in flight")?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to bind {}", settings.listen))?;

@@ -1,4 +1,7 @@
-//! Command line: `serve`, `token`, `migrate`, `openapi`; exit code 2 for bad configuration.
+//! Command line: `serve`, `token`, `migrate`, `ingest`, `openapi`; exit code 2 for bad
+//! configuration and usage, 1 for failures (and for `ingest` when a file was not accepted).
+
+mod ingest;
 
 use crate::app::{shutdown_signal, Application, Backends};
 use crate::auth::Keys;
@@ -47,6 +50,24 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Ingest local files through the same pipeline as the API (no HTTP).
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["files", "dir"]))]
+    Ingest {
+        /// The shop of FILE... (with --date).
+        #[arg(long, requires = "date", requires = "files")]
+        shop: Option<String>,
+        /// The shop-day of FILE..., YYYY-MM-DD (with --shop).
+        #[arg(long, requires = "shop")]
+        date: Option<String>,
+        /// A tree laid out as DIR/<shop>/<YYYY-MM-DD>.csv[.gz] (`shop_001`, `shop_id=001` or `001`).
+        #[arg(long, conflicts_with_all = ["shop", "date"])]
+        dir: Option<PathBuf>,
+        /// Files processed at once (default: the number of CPUs).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// CSV files of one shop-day.
+        files: Vec<PathBuf>,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -124,6 +145,35 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 "migrations applied to {}",
                 crate::app::redact_url(&settings.database_url)
             );
+        }
+        Command::Ingest {
+            shop,
+            date,
+            dir,
+            jobs,
+            files,
+        } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            let work = match (&dir, &shop, &date) {
+                (Some(dir), _, _) => ingest::jobs_from_dir(dir),
+                (None, Some(shop), Some(date)) => ingest::jobs_from_files(shop, date, &files),
+                _ => {
+                    return Err(usage(
+                        "give --shop and --date with FILE..., or --dir DIR".into(),
+                    ))
+                }
+            }
+            .map_err(|e| CliError { code: 2, error: e })?;
+            let backends = Backends::open(&settings).await?;
+            let pipeline = backends.pipeline(&settings, Default::default())?;
+            let parallel =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            if !ingest::run(&pipeline, work, parallel).await? {
+                return Err(CliError {
+                    code: 1,
+                    error: anyhow::anyhow!("some files were not accepted (see the table above)"),
+                });
+            }
         }
         Command::Openapi => {
             print!("{}", crate::http::openapi::document_json());

@@ -6,8 +6,10 @@
 mod digest;
 mod locks;
 mod process;
+mod reconcile;
 
 pub use digest::{DigestReader, DigestSummary};
+pub use reconcile::ReconcileReport;
 
 use crate::db::{Db, DbError, IngestResult, NewUpload, UploadRecord};
 use crate::domain::{SalesDate, ShopId, UploadId, UploadStatus};
@@ -184,6 +186,9 @@ impl Pipeline {
         {
             uploads.set_duplicate_of(&id, &earlier).await?;
         }
+        uploads
+            .transition(&id, UploadStatus::Received, UploadStatus::Processing, None)
+            .await?;
         self.process(id, &incoming, &raw_key, current.map(|c| c.id))
             .await?;
         let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
@@ -252,8 +257,9 @@ impl Pipeline {
         Ok((raw_key, summary))
     }
 
-    /// Ingests the archived file and commits the partition; the caller holds the shop-day lock.
-    /// `previous` is the shop-day's current upload, which a success supersedes.
+    /// Ingests the archived file of an upload in `processing` and commits the partition; the
+    /// caller holds the shop-day lock. `previous` is the shop-day's current upload, which a
+    /// success supersedes.
     async fn process(
         &self,
         id: UploadId,
@@ -262,9 +268,6 @@ impl Pipeline {
         previous: Option<UploadId>,
     ) -> Result<(), PipelineError> {
         let uploads = self.db.uploads();
-        uploads
-            .transition(&id, UploadStatus::Received, UploadStatus::Processing, None)
-            .await?;
         let ingested = process::ingest_archived(
             &self.store,
             &id,

@@ -206,3 +206,85 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
 }
 
 use futures_util::StreamExt;
+
+/// Runs the data generator into `dir`; returns its JSON summary line.
+pub fn generate(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gen_sales.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg("--out")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn ingest_dir_accepts_a_generated_tree_and_rejects_exactly_the_bad_rows() {
+    // Arrange: 2 shops x 3 days with 2 % defective rows.
+    let dir = tempfile::tempdir().unwrap();
+    let facts = generate(
+        &dir.path().join("gen"),
+        &[
+            "--shops",
+            "2",
+            "--days",
+            "3",
+            "--rows-per-file",
+            "400",
+            "--messy",
+            "0.02",
+        ],
+    );
+    // Act
+    let output = shoplake(dir.path())
+        .args(["ingest", "--dir", "gen"])
+        .output()
+        .unwrap();
+    // Assert
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rejectable = facts["rows_rejectable"].as_u64().unwrap();
+    let rows = facts["rows"].as_u64().unwrap();
+    assert!(
+        stdout.contains(&format!("6 files: 6 succeeded, 0 duplicate, 0 superseded, 0 rejected, 0 failed; {} rows accepted, {rejectable} rejected", rows - rejectable)),
+        "{stdout}"
+    );
+    for shop in ["001", "002"] {
+        for day in ["01", "02", "03"] {
+            assert!(dir
+                .path()
+                .join(format!(
+                    "data/processed/shop_id={shop}/date=2025-07-{day}/data.parquet"
+                ))
+                .exists());
+        }
+    }
+}
+
+#[test]
+fn ingest_exits_non_zero_when_a_file_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.csv"), "sku,quantity\nA,1\n").unwrap();
+    let output = shoplake(dir.path())
+        .args(["ingest", "--shop", "001", "--date", "2025-07-30", "bad.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("rejected") && stdout.contains("sold_at"),
+        "{stdout}"
+    );
+    assert!(!dir.path().join("data/processed").exists());
+}

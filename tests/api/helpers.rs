@@ -26,6 +26,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub keys: Keys,
     pub data_dir: PathBuf,
+    extra: Vec<(String, String)>,
     _temp: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -40,6 +41,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let temp = tempfile::tempdir().expect("temp dir");
+    start_in(temp, extra).await
+}
+
+/// Starts an app whose data directory and database live in `temp`.
+async fn start_in(temp: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
     let data_dir = temp.path().join("data");
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("SHOPLAKE_LISTEN".into(), "127.0.0.1:0".into());
@@ -71,6 +77,10 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         settings,
         keys,
         data_dir,
+        extra: extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         _temp: temp,
         shutdown: Some(tx),
         server: Some(server),
@@ -175,8 +185,28 @@ impl TestApp {
             .collect()
     }
 
+    /// Stops the server and starts a new one on the same data directory and database (as after
+    /// a crash or a deploy); returns it.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop_server().await;
+        let temp = std::mem::replace(&mut self._temp, tempfile::tempdir().unwrap());
+        let extra = self.extra.clone();
+        let extra: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        start_in(temp, &extra).await
+    }
+
+    /// A connection to the app's SQLite state database, for checks and sabotage.
+    pub async fn database(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&self.settings.database_url)
+            .await
+            .unwrap()
+    }
+
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    async fn stop_server(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -7,4 +7,5 @@ mod health;
 mod helpers;
 mod openapi;
 mod processing;
+mod reconcile;
 mod uploads;

@@ -1,0 +1,84 @@
+//! After a crash, start-up finishes every upload left in flight and removes temporary files.
+
+use crate::helpers::{sample_csv, spawn_app};
+use serde_json::Value;
+
+#[tokio::test]
+async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
+    // Arrange: A then B accepted for one shop-day...
+    let app = spawn_app().await;
+    let token = app.shop_token("001");
+    let a: Value = app
+        .upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 10))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 20))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (a_id, b_id) = (
+        a["id"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    );
+    // ...then rewind the state to "B was processing when the process died" (A still current),
+    // plus C, whose body was stored but not yet recorded, and a stray temporary file.
+    let db = app.database().await;
+    sqlx::query("update uploads set status = 'processing', finished_at = null, processed_key = null where id = ?").bind(&b_id).execute(&db).await.unwrap();
+    sqlx::query("update uploads set status = 'succeeded', superseded_by = null where id = ?")
+        .bind(&a_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let c_id = uuid::Uuid::now_v7().to_string();
+    sqlx::query("insert into uploads (id, shop_id, sales_date, status, received_at, updated_at) values (?, '001', '2025-07-31', 'received', 0, 0)")
+        .bind(&c_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let c_raw = app
+        .data_dir
+        .join(format!("raw/shop_id=001/date=2025-07-31/{c_id}.csv"));
+    std::fs::create_dir_all(c_raw.parent().unwrap()).unwrap();
+    std::fs::write(&c_raw, "half a file").unwrap();
+    std::fs::write(app.data_dir.join(".tmp/0000.parquet.part"), "junk").unwrap();
+
+    // Act
+    let app = app.restart().await;
+
+    // Assert
+    let get = |id: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.get_upload(&token, &id)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let (a_now, b_now, c_now) = (
+        get(a_id.clone()).await,
+        get(b_id.clone()).await,
+        get(c_id.clone()).await,
+    );
+    assert_eq!(b_now["status"], "succeeded", "{b_now}");
+    assert_eq!(b_now["rows_accepted"], 20);
+    assert_eq!(a_now["status"], "superseded");
+    assert_eq!(a_now["superseded_by"], b_id.as_str());
+    assert_eq!(c_now["status"], "failed");
+    assert!(!c_raw.exists(), "an unrecorded raw object is removed");
+    assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+    let in_flight: Value = app
+        .list_uploads(&app.admin_token(), "001", "?status=processing")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(in_flight["items"].as_array().unwrap().len(), 0);
+}
