@@ -12,12 +12,15 @@ RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin shoplak
     && cp target/release/shoplake /usr/local/bin/shoplake
 
 FROM debian:bookworm-slim AS runtime
+# Unpinned on purpose: the runtime should pick up Debian's security updates at each build.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /var/lib/shoplake --create-home shoplake
+    && groupadd --system --gid 10001 shoplake \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/shoplake --create-home shoplake
 COPY --from=build /usr/local/bin/shoplake /usr/local/bin/shoplake
-USER shoplake
+USER 10001:10001
 WORKDIR /var/lib/shoplake
 ENV SHOPLAKE_LISTEN=0.0.0.0:8080 \
     SHOPLAKE_STORAGE=/var/lib/shoplake/data \
@@ -25,6 +28,6 @@ ENV SHOPLAKE_LISTEN=0.0.0.0:8080 \
 VOLUME ["/var/lib/shoplake/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+    CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["/usr/local/bin/shoplake"]
 CMD ["serve"]
