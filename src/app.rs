@@ -2,7 +2,8 @@
 //! (`build` binds, `port` reports), and runs until a shutdown signal.
 
 use crate::auth::Keys;
-use crate::config::{Settings, StorageUrl};
+use crate::catalog::{Catalog, EmbeddedCatalog, SALES_TABLE};
+use crate::config::{CatalogKind, Settings, StorageUrl};
 use crate::db::Db;
 use crate::ingest::{IngestOptions, TableSchema};
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub db: Db,
     /// Blob storage.
     pub store: Arc<dyn BlobStore>,
+    /// Tables and partitions.
+    pub catalog: Arc<dyn Catalog>,
     /// The upload use case.
     pub pipeline: Pipeline,
     /// Process metrics.
@@ -36,6 +39,8 @@ pub struct Backends {
     pub db: Db,
     /// Blob storage.
     pub store: Arc<dyn BlobStore>,
+    /// Tables and partitions (the sales table exists).
+    pub catalog: Arc<dyn Catalog>,
 }
 
 impl Backends {
@@ -43,9 +48,9 @@ impl Backends {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let store: Arc<dyn BlobStore> = match &settings.storage {
             StorageUrl::Local(dir) => {
-                let local = LocalFs::open(dir).await.with_context(|| {
-                    format!("Failed to open storage directory {}", dir.display())
-                })?;
+                let local = LocalFs::open(dir)
+                    .await
+                    .with_context(|| format!("Failed to open storage directory {}", dir.display()))?;
                 let removed = local.remove_temporary_files().await?;
                 if removed > 0 {
                     tracing::info!(removed, "removed temporary files left by an earlier run");
@@ -56,13 +61,19 @@ impl Backends {
                 anyhow::bail!("S3 storage (s3://{bucket}) is not available in this build yet; use a local directory")
             }
         };
-        let db = Db::connect(&settings.database_url)
+        let db = Db::connect(&settings.database_url).await.context("Failed to connect to the database")?;
+        db.migrate().await.context("Failed to apply database migrations")?;
+        let catalog: Arc<dyn Catalog> = match &settings.catalog {
+            CatalogKind::Embedded => Arc::new(EmbeddedCatalog::new(db.clone())),
+            CatalogKind::Glue { database, .. } => {
+                anyhow::bail!("the Glue catalog (database {database}) is not available in this build yet; use SHOPLAKE_CATALOG=embedded")
+            }
+        };
+        catalog
+            .ensure_table(SALES_TABLE, &store.url_of(crate::storage::layout::PROCESSED_PREFIX))
             .await
-            .context("Failed to connect to the database")?;
-        db.migrate()
-            .await
-            .context("Failed to apply database migrations")?;
-        Ok(Self { db, store })
+            .context("Failed to create the sales table in the catalog")?;
+        Ok(Self { db, store, catalog })
     }
 }
 
@@ -72,6 +83,7 @@ impl Backends {
         Ok(Pipeline::new(
             self.db.clone(),
             self.store.clone(),
+            self.catalog.clone(),
             metrics,
             settings.max_upload_bytes,
             ingest_options(settings)?,
@@ -85,8 +97,7 @@ pub fn ingest_options(settings: &Settings) -> anyhow::Result<IngestOptions> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("Failed to read schema file {}", path.display()))?;
-            TableSchema::from_toml(&text)
-                .with_context(|| format!("Invalid schema file {}", path.display()))?
+            TableSchema::from_toml(&text).with_context(|| format!("Invalid schema file {}", path.display()))?
         }
         None => TableSchema::sales_default(),
     };
@@ -116,13 +127,9 @@ impl Application {
         let backends = Backends::open(&settings).await?;
         let metrics = Arc::new(Metrics::default());
         let pipeline = backends.pipeline(&settings, metrics.clone())?;
-        pipeline
-            .reconcile()
-            .await
-            .context("Failed to finish uploads left in flight")?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("Failed to bind {}", settings.listen))?;
+        pipeline.reconcile().await.context("Failed to finish uploads left in flight")?;
+        let listener =
+            TcpListener::bind(settings.listen).await.with_context(|| format!("Failed to bind {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         tracing::info!(
             listen = %listener.local_addr()?,
@@ -136,14 +143,11 @@ impl Application {
             keys: Arc::new(keys),
             db: backends.db,
             store: backends.store,
+            catalog: backends.catalog,
             pipeline,
             metrics,
         };
-        Ok(Self {
-            port,
-            listener,
-            state,
-        })
+        Ok(Self { port, listener, state })
     }
 
     /// The bound port.
@@ -152,16 +156,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the pool.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let router = crate::http::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed")?;
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
         db.close().await;
         tracing::info!("shoplake stopped");
         Ok(())

@@ -1,4 +1,4 @@
-//! Command line: `serve`, `token`, `migrate`, `ingest`, `openapi`; exit code 2 for bad
+//! Command line: `serve`, `token`, `migrate`, `ingest`, `crawl`, `openapi`; exit code 2 for bad
 //! configuration and usage, 1 for failures (and for `ingest` when a file was not accepted).
 
 mod ingest;
@@ -68,6 +68,8 @@ pub enum Command {
         /// CSV files of one shop-day.
         files: Vec<PathBuf>,
     },
+    /// Rebuild the catalog from processed/ (Parquet footers only) and report what changed.
+    Crawl,
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -94,37 +96,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve { listen } => {
             if let Some(listen) = listen {
-                settings.listen = listen.parse().map_err(|_| {
-                    usage(format!(
-                        "--listen '{listen}': expected an address like 127.0.0.1:8080"
-                    ))
-                })?;
+                settings.listen = listen
+                    .parse()
+                    .map_err(|_| usage(format!("--listen '{listen}': expected an address like 127.0.0.1:8080")))?;
             }
             crate::telemetry::init(settings.log_format, "info,tower_http=info,sqlx=warn");
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await?;
         }
-        Command::Token {
-            role,
-            shop_id,
-            ttl,
-            sub,
-        } => {
+        Command::Token { role, shop_id, ttl, sub } => {
             crate::telemetry::init(settings.log_format, "warn");
             let role = Role::parse(&role).map_err(|e| usage(e.0))?;
-            let shop = shop_id
-                .as_deref()
-                .map(ShopId::parse)
-                .transpose()
-                .map_err(|e| usage(e.0))?;
+            let shop = shop_id.as_deref().map(ShopId::parse).transpose().map_err(|e| usage(e.0))?;
             if role == Role::Shop && shop.is_none() {
                 return Err(usage("--role shop needs --shop-id".into()));
             }
-            let ttl_secs = parse_ttl(&ttl).ok_or_else(|| {
-                usage(format!(
-                    "--ttl '{ttl}': expected a duration like 30d, 12h, 15m or 3600s"
-                ))
-            })?;
+            let ttl_secs = parse_ttl(&ttl)
+                .ok_or_else(|| usage(format!("--ttl '{ttl}': expected a duration like 30d, 12h, 15m or 3600s")))?;
             let keys = Keys::from_settings(&settings).map_err(anyhow::Error::from)?;
             if let Some(path) = &keys.generated_secret_at {
                 eprintln!("generated a development JWT secret at {}", path.display());
@@ -133,47 +121,53 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 Some(shop) => format!("shop-{shop}"),
                 None => role.as_str().to_owned(),
             });
-            let token = keys
-                .sign(&subject, role, shop.as_ref(), ttl_secs)
-                .map_err(anyhow::Error::from)?;
+            let token = keys.sign(&subject, role, shop.as_ref(), ttl_secs).map_err(anyhow::Error::from)?;
             println!("{token}");
         }
         Command::Migrate => {
             crate::telemetry::init(settings.log_format, "info,sqlx=warn");
             Backends::open(&settings).await?;
-            eprintln!(
-                "migrations applied to {}",
-                crate::app::redact_url(&settings.database_url)
-            );
+            eprintln!("migrations applied to {}", crate::app::redact_url(&settings.database_url));
         }
-        Command::Ingest {
-            shop,
-            date,
-            dir,
-            jobs,
-            files,
-        } => {
+        Command::Ingest { shop, date, dir, jobs, files } => {
             crate::telemetry::init(settings.log_format, "warn");
             let work = match (&dir, &shop, &date) {
                 (Some(dir), _, _) => ingest::jobs_from_dir(dir),
                 (None, Some(shop), Some(date)) => ingest::jobs_from_files(shop, date, &files),
-                _ => {
-                    return Err(usage(
-                        "give --shop and --date with FILE..., or --dir DIR".into(),
-                    ))
-                }
+                _ => return Err(usage("give --shop and --date with FILE..., or --dir DIR".into())),
             }
             .map_err(|e| CliError { code: 2, error: e })?;
             let backends = Backends::open(&settings).await?;
             let pipeline = backends.pipeline(&settings, Default::default())?;
-            let parallel =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let parallel = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             if !ingest::run(&pipeline, work, parallel).await? {
                 return Err(CliError {
                     code: 1,
                     error: anyhow::anyhow!("some files were not accepted (see the table above)"),
                 });
             }
+        }
+        Command::Crawl => {
+            crate::telemetry::init(settings.log_format, "warn");
+            let backends = Backends::open(&settings).await?;
+            let report = crate::catalog::crawl::crawl(&backends.store, &backends.catalog, crate::catalog::SALES_TABLE)
+                .await
+                .map_err(anyhow::Error::from)?;
+            for (label, paths) in [("added", &report.added), ("changed", &report.changed), ("missing", &report.missing)]
+            {
+                for path in paths {
+                    println!("{label:<8} {path}");
+                }
+            }
+            println!(
+                "{} added, {} changed, {} missing, {} unchanged; {} columns; {} ms",
+                report.added.len(),
+                report.changed.len(),
+                report.missing.len(),
+                report.unchanged,
+                report.columns.len(),
+                report.elapsed_ms
+            );
         }
         Command::Openapi => {
             print!("{}", crate::http::openapi::document_json());
@@ -184,29 +178,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 /// Reads the config file (explicit, or ./shoplake.toml if present) and the process environment.
 fn load_settings(path: Option<&PathBuf>) -> Result<Settings, CliError> {
-    let text = match path {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            usage(format!(
-                "invalid configuration: cannot read config file {}: {e}",
-                path.display()
-            ))
-        })?),
-        None => std::fs::read_to_string("shoplake.toml").ok(),
-    };
-    let env: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("SHOPLAKE_"))
-        .collect();
-    config::load(text.as_deref(), &env).map_err(|e| CliError {
-        code: 2,
-        error: e.into(),
-    })
+    let text =
+        match path {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                usage(format!("invalid configuration: cannot read config file {}: {e}", path.display()))
+            })?),
+            None => std::fs::read_to_string("shoplake.toml").ok(),
+        };
+    let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("SHOPLAKE_")).collect();
+    config::load(text.as_deref(), &env).map_err(|e| CliError { code: 2, error: e.into() })
 }
 
 fn usage(message: String) -> CliError {
-    CliError {
-        code: 2,
-        error: anyhow::anyhow!(message),
-    }
+    CliError { code: 2, error: anyhow::anyhow!(message) }
 }
 
 /// `30d`, `12h`, `15m`, `3600s` or plain seconds.

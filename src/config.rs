@@ -15,45 +15,21 @@ pub const KEYS: &[(&str, &str)] = &[
     ("storage", "a directory, or s3://bucket/prefix"),
     ("database_url", "sqlite://... or postgres://..."),
     ("jwt_secret", "HS256 secret"),
-    (
-        "jwt_public_key",
-        "PEM public key (or a path to one) for RS256/ES256 tokens",
-    ),
-    (
-        "jwt_private_key",
-        "PEM private key (or a path) used by `shoplake token` with RS256/ES256",
-    ),
+    ("jwt_public_key", "PEM public key (or a path to one) for RS256/ES256 tokens"),
+    ("jwt_private_key", "PEM private key (or a path) used by `shoplake token` with RS256/ES256"),
     ("jwt_issuer", "required `iss` claim, when set"),
     ("jwt_audience", "required `aud` claim, when set"),
     ("catalog", "embedded or glue"),
     ("glue_database", "Glue database (catalog = glue)"),
-    (
-        "glue_crawler",
-        "Glue crawler to start after accepted uploads",
-    ),
+    ("glue_crawler", "Glue crawler to start after accepted uploads"),
     ("max_upload_bytes", "larger bodies get 413"),
-    (
-        "max_rejected_fraction",
-        "above it the whole file is rejected",
-    ),
+    ("max_rejected_fraction", "above it the whole file is rejected"),
     ("default_currency", "currency of rows that leave it empty"),
-    (
-        "request_timeout_secs",
-        "a request taking longer is answered 408/503",
-    ),
-    (
-        "body_idle_timeout_secs",
-        "a body that sends nothing for this long is cut off",
-    ),
+    ("request_timeout_secs", "a request taking longer is answered 408/503"),
+    ("body_idle_timeout_secs", "a body that sends nothing for this long is cut off"),
     ("log_format", "pretty or json"),
-    (
-        "schema_file",
-        "TOML table schema used instead of the contract's sales schema",
-    ),
-    (
-        "timestamp_format",
-        "extra chrono format accepted for timestamps, like %d/%m/%Y %H:%M",
-    ),
+    ("schema_file", "TOML table schema used instead of the contract's sales schema"),
+    ("timestamp_format", "extra chrono format accepted for timestamps, like %d/%m/%Y %H:%M"),
 ];
 
 /// Where blobs live.
@@ -179,14 +155,11 @@ enum Source {
 }
 
 /// Builds the settings from the config file's text (if any) and the environment (`SHOPLAKE_*`).
-pub fn load(
-    file_text: Option<&str>,
-    env: &BTreeMap<String, String>,
-) -> Result<Settings, ConfigError> {
+pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<Settings, ConfigError> {
     let mut raw: BTreeMap<String, (String, Source)> = BTreeMap::new();
     if let Some(text) = file_text {
-        let table: toml::Table = toml::from_str(text)
-            .map_err(|e| ConfigError(format!("config file is not valid TOML: {e}")))?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError(format!("config file is not valid TOML: {e}")))?;
         for (key, value) in table {
             let text = match value {
                 toml::Value::String(s) => s,
@@ -201,10 +174,7 @@ pub fn load(
                 }
             };
             if !KEYS.iter().any(|(known, _)| *known == key) {
-                return Err(ConfigError(format!(
-                    "config file has unknown key '{key}'; known keys: {}",
-                    known_keys()
-                )));
+                return Err(ConfigError(format!("config file has unknown key '{key}'; known keys: {}", known_keys())));
             }
             raw.insert(key, (text, Source::File));
         }
@@ -220,18 +190,12 @@ pub fn load(
         if !KEYS.iter().any(|(known, _)| *known == key) {
             return Err(ConfigError(format!(
                 "unknown environment variable {name}; known: {}",
-                KEYS.iter()
-                    .map(|(k, _)| format!("SHOPLAKE_{}", k.to_ascii_uppercase()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                KEYS.iter().map(|(k, _)| format!("SHOPLAKE_{}", k.to_ascii_uppercase())).collect::<Vec<_>>().join(", ")
             )));
         }
         raw.insert(key, (value.clone(), Source::Env));
     }
-    let get = |key: &'static str| {
-        raw.get(key)
-            .map(|(value, source)| Value { key, value, source })
-    };
+    let get = |key: &'static str| raw.get(key).map(|(value, source)| Value { key, value, source });
 
     let mut settings = Settings::default();
     if let Some(v) = get("listen") {
@@ -256,60 +220,43 @@ pub fn load(
         },
     };
     settings.jwt_secret = get("jwt_secret")
-        .map(|v| {
-            v.parse_with("a secret of at least 32 bytes", |s| {
-                (s.len() >= 32).then(|| s.to_owned())
-            })
-        })
+        .map(|v| v.parse_with("a secret of at least 32 bytes", |s| (s.len() >= 32).then(|| s.to_owned())))
         .transpose()?
         .map(SecretString::from);
     settings.jwt_public_key = get("jwt_public_key").map(|v| v.read_pem()).transpose()?;
-    settings.jwt_private_key = get("jwt_private_key")
-        .map(|v| v.read_pem())
-        .transpose()?
-        .map(SecretString::from);
-    settings.jwt_issuer = get("jwt_issuer")
-        .map(|v| v.value.clone())
-        .filter(|s| !s.is_empty());
-    settings.jwt_audience = get("jwt_audience")
-        .map(|v| v.value.clone())
-        .filter(|s| !s.is_empty());
+    settings.jwt_private_key = get("jwt_private_key").map(|v| v.read_pem()).transpose()?.map(SecretString::from);
+    settings.jwt_issuer = get("jwt_issuer").map(|v| v.value.clone()).filter(|s| !s.is_empty());
+    settings.jwt_audience = get("jwt_audience").map(|v| v.value.clone()).filter(|s| !s.is_empty());
     if let Some(v) = get("catalog") {
         settings.catalog = match v.value.as_str() {
             "embedded" => CatalogKind::Embedded,
             "glue" => CatalogKind::Glue {
                 database: get("glue_database")
                     .map(|d| d.value.clone())
-                    .ok_or_else(|| {
-                        ConfigError("catalog = glue needs SHOPLAKE_GLUE_DATABASE".into())
-                    })?,
+                    .ok_or_else(|| ConfigError("catalog = glue needs SHOPLAKE_GLUE_DATABASE".into()))?,
                 crawler: get("glue_crawler").map(|c| c.value.clone()),
             },
             _ => return Err(v.invalid("embedded or glue")),
         };
     }
     if let Some(v) = get("max_upload_bytes") {
-        settings.max_upload_bytes =
-            v.parse_with("a byte count like 268435456 or 256MiB", parse_byte_size)?;
+        settings.max_upload_bytes = v.parse_with("a byte count like 268435456 or 256MiB", parse_byte_size)?;
     }
     if let Some(v) = get("max_rejected_fraction") {
-        settings.max_rejected_fraction = v
-            .parse_with("a fraction between 0 and 1, like 0.05", |s| {
-                s.parse::<f64>().ok().filter(|f| (0.0..=1.0).contains(f))
-            })?;
+        settings.max_rejected_fraction = v.parse_with("a fraction between 0 and 1, like 0.05", |s| {
+            s.parse::<f64>().ok().filter(|f| (0.0..=1.0).contains(f))
+        })?;
     }
     if let Some(v) = get("default_currency") {
         settings.default_currency = v.parse_with("a three-letter ISO 4217 code like EUR", |s| {
-            (s.len() == 3 && s.chars().all(|c| c.is_ascii_alphabetic()))
-                .then(|| s.to_ascii_uppercase())
+            (s.len() == 3 && s.chars().all(|c| c.is_ascii_alphabetic())).then(|| s.to_ascii_uppercase())
         })?;
     }
     if let Some(v) = get("request_timeout_secs") {
         settings.request_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
     }
     if let Some(v) = get("body_idle_timeout_secs") {
-        settings.body_idle_timeout =
-            v.parse_with("a whole number of seconds > 0", parse_seconds)?;
+        settings.body_idle_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
     }
     if let Some(v) = get("log_format") {
         settings.log_format = match v.value.as_str() {
@@ -319,9 +266,7 @@ pub fn load(
         };
     }
     settings.schema_file = get("schema_file").map(|v| PathBuf::from(v.value.trim()));
-    settings.timestamp_format = get("timestamp_format")
-        .map(|v| v.value.clone())
-        .filter(|s| !s.is_empty());
+    settings.timestamp_format = get("timestamp_format").map(|v| v.value.clone()).filter(|s| !s.is_empty());
     if matches!(settings.storage, StorageUrl::S3 { .. })
         && settings.jwt_secret.is_none()
         && settings.jwt_public_key.is_none()
@@ -354,17 +299,10 @@ impl Value<'_> {
         } else {
             self.value.clone()
         };
-        ConfigError(format!(
-            "{} = '{shown}': expected {expected}",
-            self.origin()
-        ))
+        ConfigError(format!("{} = '{shown}': expected {expected}", self.origin()))
     }
 
-    fn parse_with<T>(
-        &self,
-        expected: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<T, ConfigError> {
+    fn parse_with<T>(&self, expected: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, ConfigError> {
         parse(self.value.trim()).ok_or_else(|| self.invalid(expected))
     }
 
@@ -388,20 +326,14 @@ fn parse_storage(raw: &str) -> Option<StorageUrl> {
     if let Some(rest) = raw.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let bucket_ok = (3..=63).contains(&bucket.len())
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-        return bucket_ok.then(|| StorageUrl::S3 {
-            bucket: bucket.to_owned(),
-            prefix: prefix.trim_matches('/').to_owned(),
-        });
+            && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        return bucket_ok
+            .then(|| StorageUrl::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() });
     }
     if raw.is_empty() || raw.contains("://") {
         return None;
     }
-    Some(StorageUrl::Local(PathBuf::from(
-        raw.strip_prefix("file://").unwrap_or(raw),
-    )))
+    Some(StorageUrl::Local(PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw))))
 }
 
 /// `268435456`, `256MiB`, `1GiB`, `10MB`, `512KiB`.
@@ -423,10 +355,7 @@ pub fn parse_byte_size(raw: &str) -> Option<u64> {
 }
 
 fn parse_seconds(raw: &str) -> Option<Duration> {
-    raw.parse::<u64>()
-        .ok()
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
+    raw.parse::<u64>().ok().filter(|s| *s > 0).map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -435,10 +364,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -456,8 +382,7 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let file =
-            "listen = \"127.0.0.1:9000\"\nmax_upload_bytes = 1024\ndefault_currency = \"usd\"\n";
+        let file = "listen = \"127.0.0.1:9000\"\nmax_upload_bytes = 1024\ndefault_currency = \"usd\"\n";
         let settings = load(Some(file), &env(&[("SHOPLAKE_LISTEN", "127.0.0.1:9001")])).unwrap();
         assert_eq!(settings.listen.port(), 9001);
         assert_eq!(settings.max_upload_bytes, 1024);
@@ -466,23 +391,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable_and_hide_secrets() {
-        let err = load(None, &env(&[("SHOPLAKE_MAX_UPLOAD_BYTES", "lots")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("SHOPLAKE_MAX_UPLOAD_BYTES") && err.contains("lots"),
-            "{err}"
-        );
-        let err = load(None, &env(&[("SHOPLAKE_JWT_SECRET", "short-secret")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("SHOPLAKE_JWT_SECRET") && !err.contains("short-secret"),
-            "{err}"
-        );
-        let err = load(None, &env(&[("SHOPLAKE_LISTN", "x")]))
-            .unwrap_err()
-            .to_string();
+        let err = load(None, &env(&[("SHOPLAKE_MAX_UPLOAD_BYTES", "lots")])).unwrap_err().to_string();
+        assert!(err.contains("SHOPLAKE_MAX_UPLOAD_BYTES") && err.contains("lots"), "{err}");
+        let err = load(None, &env(&[("SHOPLAKE_JWT_SECRET", "short-secret")])).unwrap_err().to_string();
+        assert!(err.contains("SHOPLAKE_JWT_SECRET") && !err.contains("short-secret"), "{err}");
+        let err = load(None, &env(&[("SHOPLAKE_LISTN", "x")])).unwrap_err().to_string();
         assert!(err.contains("SHOPLAKE_LISTN"), "{err}");
         let err = load(Some("colour = 1"), &env(&[])).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
@@ -499,13 +412,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(
-            s.storage,
-            StorageUrl::S3 {
-                bucket: "lake-bucket".into(),
-                prefix: "a/b".into()
-            }
-        );
+        assert_eq!(s.storage, StorageUrl::S3 { bucket: "lake-bucket".into(), prefix: "a/b".into() });
         assert_eq!(s.jwt_secret.unwrap().expose_secret().len(), 32);
         let local = load(None, &env(&[("SHOPLAKE_STORAGE", "/srv/lake")])).unwrap();
         assert_eq!(local.database_url, "sqlite:///srv/lake/shoplake.db");

@@ -7,6 +7,8 @@
 pub mod app;
 /// Tokens: claims, signing, verification.
 pub mod auth;
+/// Tables, columns and partitions (embedded catalog), crawler, Athena DDL.
+pub mod catalog;
 /// Command line entry points.
 pub mod cli;
 /// Settings from defaults, `shoplake.toml` and `SHOPLAKE_*`.

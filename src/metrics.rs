@@ -7,9 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the request-duration histogram buckets.
-const BUCKETS_SECONDS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
-];
+const BUCKETS_SECONDS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
 
 /// One histogram series: per-bucket counts, total count, sum of seconds.
 #[derive(Debug, Default, Clone)]
@@ -35,12 +33,7 @@ impl Metrics {
 
     /// Counts an upload that reached `status` in this process.
     pub fn upload_reached(&self, status: crate::domain::UploadStatus) {
-        *self
-            .uploads_finished
-            .lock()
-            .expect("metrics lock")
-            .entry(status.as_str())
-            .or_default() += 1;
+        *self.uploads_finished.lock().expect("metrics lock").entry(status.as_str()).or_default() += 1;
     }
 
     /// Records one HTTP request's duration under its route template (never the raw path, which
@@ -48,9 +41,7 @@ impl Metrics {
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut requests = self.requests.lock().expect("metrics lock");
-        let series = requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default();
+        let series = requests.entry((method.to_owned(), route.to_owned(), status)).or_default();
         for (bound, bucket) in BUCKETS_SECONDS.iter().zip(series.buckets.iter_mut()) {
             if seconds <= *bound {
                 *bucket += 1;
@@ -64,58 +55,28 @@ impl Metrics {
     /// database so it is exact across restarts and replicas.
     pub fn render(&self, uploads_by_status: &[(String, i64)]) -> String {
         let mut out = String::new();
-        out.push_str("# HELP shoplake_uploads Uploads in the database by current status.\n# TYPE shoplake_uploads gauge\n");
+        out.push_str(
+            "# HELP shoplake_uploads Uploads in the database by current status.\n# TYPE shoplake_uploads gauge\n",
+        );
         for status in crate::domain::UploadStatus::ALL {
-            let n = uploads_by_status
-                .iter()
-                .find(|(s, _)| s == status.as_str())
-                .map_or(0, |(_, n)| *n);
-            let _ = writeln!(
-                out,
-                "shoplake_uploads{{status=\"{}\"}} {n}",
-                status.as_str()
-            );
+            let n = uploads_by_status.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "shoplake_uploads{{status=\"{}\"}} {n}", status.as_str());
         }
         out.push_str("# HELP shoplake_uploads_finished_total Uploads that reached a status in this process.\n# TYPE shoplake_uploads_finished_total counter\n");
         for (status, n) in self.uploads_finished.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "shoplake_uploads_finished_total{{status=\"{status}\"}} {n}"
-            );
+            let _ = writeln!(out, "shoplake_uploads_finished_total{{status=\"{status}\"}} {n}");
         }
         out.push_str("# HELP shoplake_upload_bytes_received_total Bytes of upload bodies archived.\n# TYPE shoplake_upload_bytes_received_total counter\n");
-        let _ = writeln!(
-            out,
-            "shoplake_upload_bytes_received_total {}",
-            self.bytes_received.load(Ordering::Relaxed)
-        );
+        let _ = writeln!(out, "shoplake_upload_bytes_received_total {}", self.bytes_received.load(Ordering::Relaxed));
         out.push_str("# HELP shoplake_http_request_duration_seconds HTTP request durations by route.\n# TYPE shoplake_http_request_duration_seconds histogram\n");
         for ((method, route, status), h) in self.requests.lock().expect("metrics lock").iter() {
-            let labels = format!(
-                "method=\"{method}\",route=\"{}\",status=\"{status}\"",
-                route.replace('"', "\\\"")
-            );
+            let labels = format!("method=\"{method}\",route=\"{}\",status=\"{status}\"", route.replace('"', "\\\""));
             for (bound, n) in BUCKETS_SECONDS.iter().zip(h.buckets.iter()) {
-                let _ = writeln!(
-                    out,
-                    "shoplake_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
-                );
+                let _ = writeln!(out, "shoplake_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
             }
-            let _ = writeln!(
-                out,
-                "shoplake_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "shoplake_http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "shoplake_http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
+            let _ = writeln!(out, "shoplake_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "shoplake_http_request_duration_seconds_sum{{{labels}}} {}", h.sum_seconds);
+            let _ = writeln!(out, "shoplake_http_request_duration_seconds_count{{{labels}}} {}", h.count);
         }
         out
     }
@@ -131,14 +92,8 @@ mod tests {
         metrics.observe_request("GET", "/healthz", 200, Duration::from_millis(3));
         metrics.observe_request("GET", "/healthz", 200, Duration::from_millis(300));
         let text = metrics.render(&[("succeeded".into(), 2)]);
-        assert!(
-            text.contains("route=\"/healthz\",status=\"200\",le=\"0.005\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("route=\"/healthz\",status=\"200\",le=\"0.5\"} 2"),
-            "{text}"
-        );
+        assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.5\"} 2"), "{text}");
         assert!(text.contains("shoplake_uploads{status=\"succeeded\"} 2"));
         assert!(text.contains("shoplake_uploads{status=\"failed\"} 0"));
     }

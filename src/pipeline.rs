@@ -11,6 +11,8 @@ mod reconcile;
 pub use digest::{DigestReader, DigestSummary};
 pub use reconcile::ReconcileReport;
 
+use crate::catalog::types::{columns_of, fingerprint};
+use crate::catalog::{Catalog, CatalogError, PartitionInfo, SALES_TABLE};
 use crate::db::{Db, DbError, IngestResult, NewUpload, UploadRecord};
 use crate::domain::{SalesDate, ShopId, UploadId, UploadStatus};
 use crate::ingest::{IngestError, IngestOptions, IngestReport, RowError};
@@ -87,6 +89,9 @@ pub enum PipelineError {
     /// The database failed: retry later.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The catalog failed: retry later.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// Writing the partition failed for a reason that is not the file's fault.
     #[error("processing failed: {0}")]
     Internal(#[source] IngestError),
@@ -97,6 +102,7 @@ pub enum PipelineError {
 pub struct Pipeline {
     db: Db,
     store: Arc<dyn BlobStore>,
+    catalog: Arc<dyn Catalog>,
     metrics: Arc<Metrics>,
     max_upload_bytes: u64,
     options: Arc<IngestOptions>,
@@ -108,18 +114,12 @@ impl Pipeline {
     pub fn new(
         db: Db,
         store: Arc<dyn BlobStore>,
+        catalog: Arc<dyn Catalog>,
         metrics: Arc<Metrics>,
         max_upload_bytes: u64,
         options: IngestOptions,
     ) -> Self {
-        Self {
-            db,
-            store,
-            metrics,
-            max_upload_bytes,
-            options: Arc::new(options),
-            locks: Arc::default(),
-        }
+        Self { db, store, catalog, metrics, max_upload_bytes, options: Arc::new(options), locks: Arc::default() }
     }
 
     /// Accepts one file: records it `received`, archives the raw bytes under `raw/` (complete
@@ -145,32 +145,19 @@ impl Pipeline {
 
         let _shop_day = self.locks.lock(&incoming.shop, &incoming.date).await;
         let current = uploads.current(&incoming.shop, &incoming.date).await?;
-        let duplicate = current
-            .as_ref()
-            .filter(|c| c.sha256.as_deref() == Some(summary.sha256_hex.as_str()));
+        let duplicate = current.as_ref().filter(|c| c.sha256.as_deref() == Some(summary.sha256_hex.as_str()));
         if let Some(key) = &incoming.idempotency_key {
             let answer = duplicate.map_or(id, |d| d.id);
-            if let Some(first) = self
-                .db
-                .idempotency_keys()
-                .claim(&incoming.shop, key, &summary.sha256_hex, &answer)
-                .await?
+            if let Some(first) =
+                self.db.idempotency_keys().claim(&incoming.shop, key, &summary.sha256_hex, &answer).await?
             {
                 self.forget(&id, &raw_key).await?;
                 if first.sha256 != summary.sha256_hex {
-                    return Err(PipelineError::KeyReused {
-                        key: key.clone(),
-                        first: first.upload_id,
-                    });
+                    return Err(PipelineError::KeyReused { key: key.clone(), first: first.upload_id });
                 }
-                let first_id = UploadId::parse(&first.upload_id).map_err(|e| DbError::Corrupt {
-                    table: "idempotency_keys",
-                    detail: e.0,
-                })?;
-                let record = uploads
-                    .get(&first_id)
-                    .await?
-                    .ok_or_else(|| vanished(&first_id))?;
+                let first_id = UploadId::parse(&first.upload_id)
+                    .map_err(|e| DbError::Corrupt { table: "idempotency_keys", detail: e.0 })?;
+                let record = uploads.get(&first_id).await?.ok_or_else(|| vanished(&first_id))?;
                 return Ok(Outcome::Replayed(record));
             }
         }
@@ -180,17 +167,11 @@ impl Pipeline {
             self.forget(&id, &raw_key).await?;
             return Ok(Outcome::Duplicate(duplicate));
         }
-        if let Some(earlier) = uploads
-            .same_bytes(&incoming.shop, &incoming.date, &summary.sha256_hex, &id)
-            .await?
-        {
+        if let Some(earlier) = uploads.same_bytes(&incoming.shop, &incoming.date, &summary.sha256_hex, &id).await? {
             uploads.set_duplicate_of(&id, &earlier).await?;
         }
-        uploads
-            .transition(&id, UploadStatus::Received, UploadStatus::Processing, None)
-            .await?;
-        self.process(id, &incoming, &raw_key, current.map(|c| c.id))
-            .await?;
+        uploads.transition(&id, UploadStatus::Received, UploadStatus::Processing, None).await?;
+        self.process(id, &incoming, &raw_key, current.map(|c| c.id)).await?;
         let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
         Ok(Outcome::Created(record))
     }
@@ -216,28 +197,16 @@ impl Pipeline {
         let raw_key = layout::raw_key(&incoming.shop, &incoming.date, &id, gzip);
         let chained = std::io::Cursor::new(head).chain(body);
         let mut reader = DigestReader::new(chained, self.max_upload_bytes);
-        let stored = self
-            .store
-            .put_stream(&raw_key, &mut reader, PutMode::CreateNew)
-            .await;
+        let stored = self.store.put_stream(&raw_key, &mut reader, PutMode::CreateNew).await;
         let summary = reader.summary();
         match stored {
             Ok(_) => {}
             Err(StorageError::Source(_)) if summary.over_limit => {
-                let problem = format!(
-                    "the body is larger than the limit of {} bytes",
-                    self.max_upload_bytes
-                );
-                self.finish(id, UploadStatus::Received, UploadStatus::Failed, &problem)
-                    .await;
-                return Err(PipelineError::TooLarge {
-                    limit: self.max_upload_bytes,
-                    upload_id: id,
-                });
+                let problem = format!("the body is larger than the limit of {} bytes", self.max_upload_bytes);
+                self.finish(id, UploadStatus::Received, UploadStatus::Failed, &problem).await;
+                return Err(PipelineError::TooLarge { limit: self.max_upload_bytes, upload_id: id });
             }
-            Err(StorageError::Source(source)) => {
-                return Err(self.fail_interrupted(id, source).await)
-            }
+            Err(StorageError::Source(source)) => return Err(self.fail_interrupted(id, source).await),
             Err(other) => {
                 self.finish(
                     id,
@@ -250,10 +219,7 @@ impl Pipeline {
             }
         }
         self.metrics.add_bytes_received(summary.bytes);
-        self.db
-            .uploads()
-            .record_archive(&id, summary.bytes, &summary.sha256_hex, &raw_key)
-            .await?;
+        self.db.uploads().record_archive(&id, summary.bytes, &summary.sha256_hex, &raw_key).await?;
         Ok((raw_key, summary))
     }
 
@@ -268,14 +234,7 @@ impl Pipeline {
         previous: Option<UploadId>,
     ) -> Result<(), PipelineError> {
         let uploads = self.db.uploads();
-        let ingested = process::ingest_archived(
-            &self.store,
-            &id,
-            raw_key,
-            incoming.date,
-            self.options.clone(),
-        )
-        .await;
+        let ingested = process::ingest_archived(&self.store, &id, raw_key, incoming.date, self.options.clone()).await;
         let (scratch, verdict) = match ingested {
             Ok(done) => done,
             Err(storage) => {
@@ -300,67 +259,50 @@ impl Pipeline {
                 }
                 .to_string();
                 // Keep the rejected rows so the shop can see what to fix; processed/ is untouched.
-                let stored = self
-                    .store
-                    .put_file(&rejected_key, &scratch.rejected, PutMode::Replace)
-                    .await;
+                let stored = self.store.put_file(&rejected_key, &scratch.rejected, PutMode::Replace).await;
                 let result = ingest_result(&report, stored.is_ok().then(|| rejected_key.clone()));
                 uploads.record_result(&id, &result).await?;
-                self.finish(
-                    id,
-                    UploadStatus::Processing,
-                    UploadStatus::Rejected,
-                    &problem,
-                )
-                .await;
-                return Err(PipelineError::Rejected {
-                    problem,
-                    upload_id: id,
-                    errors: report.errors.clone(),
-                });
+                self.finish(id, UploadStatus::Processing, UploadStatus::Rejected, &problem).await;
+                return Err(PipelineError::Rejected { problem, upload_id: id, errors: report.errors.clone() });
             }
             Err(
-                error @ (IngestError::Io(_)
-                | IngestError::Parquet(_)
-                | IngestError::Arrow(_)
-                | IngestError::Schema(_)),
+                error @ (IngestError::Io(_) | IngestError::Parquet(_) | IngestError::Arrow(_) | IngestError::Schema(_)),
             ) => {
-                self.finish(
-                    id,
-                    UploadStatus::Processing,
-                    UploadStatus::Failed,
-                    &format!("processing failed: {error}"),
-                )
-                .await;
+                self.finish(id, UploadStatus::Processing, UploadStatus::Failed, &format!("processing failed: {error}"))
+                    .await;
                 return Err(PipelineError::Internal(error));
             }
             Err(file_level) => {
                 let problem = file_level.to_string();
-                self.finish(
-                    id,
-                    UploadStatus::Processing,
-                    UploadStatus::Rejected,
-                    &problem,
-                )
-                .await;
-                return Err(PipelineError::Rejected {
-                    problem,
-                    upload_id: id,
-                    errors: Vec::new(),
-                });
+                self.finish(id, UploadStatus::Processing, UploadStatus::Rejected, &problem).await;
+                return Err(PipelineError::Rejected { problem, upload_id: id, errors: Vec::new() });
             }
         };
 
+        // The table's schema takes this file's columns (added, or widened where safe) before the
+        // file becomes visible; a type conflict rejects the file and changes nothing.
+        let file_columns = columns_of(&report.schema)?;
+        match self.catalog.evolve_schema(SALES_TABLE, &file_columns).await {
+            Ok(_) => {}
+            Err(conflict @ (CatalogError::TypeConflict { .. } | CatalogError::UnsupportedType { .. })) => {
+                let problem = format!("the file does not fit the table {SALES_TABLE}: {conflict}");
+                self.finish(id, UploadStatus::Processing, UploadStatus::Rejected, &problem).await;
+                return Err(PipelineError::Rejected { problem, upload_id: id, errors: Vec::new() });
+            }
+            Err(other) => {
+                self.finish(id, UploadStatus::Processing, UploadStatus::Failed, &format!("catalog failed: {other}"))
+                    .await;
+                return Err(other.into());
+            }
+        }
+
         let stored_rejected = if report.rows_rejected > 0 {
-            self.put_or_fail(id, &rejected_key, &scratch.rejected)
-                .await?;
+            self.put_or_fail(id, &rejected_key, &scratch.rejected).await?;
             Some(rejected_key)
         } else {
             None
         };
-        uploads
-            .record_result(&id, &ingest_result(&report, stored_rejected))
-            .await?;
+        uploads.record_result(&id, &ingest_result(&report, stored_rejected)).await?;
 
         // A later upload of this shop-day committed first: it stays current.
         if let Some(previous) = previous.filter(|p| *p > id) {
@@ -369,21 +311,26 @@ impl Pipeline {
             return Ok(());
         }
         let processed_key = layout::processed_key(&incoming.shop, &incoming.date);
-        self.put_or_fail(id, &processed_key, &scratch.parquet)
-            .await?;
-        uploads
-            .commit_succeeded(&id, &processed_key, previous.as_ref())
-            .await?;
+        self.put_or_fail(id, &processed_key, &scratch.parquet).await?;
+        let partition = PartitionInfo {
+            shop_id: incoming.shop.to_string(),
+            date: incoming.date.to_string(),
+            location: processed_key.clone(),
+            rows: report.rows_accepted,
+            bytes: report.parquet_bytes,
+            schema_fingerprint: fingerprint(&file_columns),
+            updated_at: String::new(),
+        };
+        if let Err(error) = self.catalog.put_partition(SALES_TABLE, &partition).await {
+            self.finish(id, UploadStatus::Processing, UploadStatus::Failed, &format!("catalog failed: {error}")).await;
+            return Err(error.into());
+        }
+        uploads.commit_succeeded(&id, &processed_key, previous.as_ref()).await?;
         self.metrics.upload_reached(UploadStatus::Succeeded);
         Ok(())
     }
 
-    async fn put_or_fail(
-        &self,
-        id: UploadId,
-        key: &str,
-        path: &std::path::Path,
-    ) -> Result<(), PipelineError> {
+    async fn put_or_fail(&self, id: UploadId, key: &str, path: &std::path::Path) -> Result<(), PipelineError> {
         if let Err(error) = self.store.put_file(key, path, PutMode::Replace).await {
             self.finish(
                 id,
@@ -406,12 +353,7 @@ impl Pipeline {
 
     /// Records a terminal status; a failure to record is logged (the reconciler repairs it).
     async fn finish(&self, id: UploadId, from: UploadStatus, to: UploadStatus, problem: &str) {
-        match self
-            .db
-            .uploads()
-            .transition(&id, from, to, Some(problem))
-            .await
-        {
+        match self.db.uploads().transition(&id, from, to, Some(problem)).await {
             Ok(()) => self.metrics.upload_reached(to),
             Err(error) => {
                 tracing::error!(%id, %error, "could not record the upload's final status")
@@ -427,10 +369,7 @@ impl Pipeline {
             "the upload was interrupted before the body was complete",
         )
         .await;
-        PipelineError::Interrupted {
-            source,
-            upload_id: id,
-        }
+        PipelineError::Interrupted { source, upload_id: id }
     }
 }
 
@@ -453,8 +392,5 @@ fn ingest_result(report: &IngestReport, rejected_key: Option<String>) -> IngestR
 }
 
 fn vanished(id: &UploadId) -> DbError {
-    DbError::Corrupt {
-        table: "uploads",
-        detail: format!("upload {id} vanished"),
-    }
+    DbError::Corrupt { table: "uploads", detail: format!("upload {id} vanished") }
 }

@@ -22,9 +22,7 @@ pub struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys")
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
+        f.debug_struct("Keys").field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
@@ -76,11 +74,7 @@ impl Keys {
                     secret
                 }
             };
-            (
-                Algorithm::HS256,
-                DecodingKey::from_secret(&secret),
-                Some(EncodingKey::from_secret(&secret)),
-            )
+            (Algorithm::HS256, DecodingKey::from_secret(&secret), Some(EncodingKey::from_secret(&secret)))
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = 30;
@@ -117,33 +111,20 @@ impl Keys {
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
         let shop = match (claims.role, &claims.shop_id) {
-            (Role::Shop, Some(raw)) => {
-                Some(ShopId::parse(raw).map_err(|e| AuthError::Invalid(e.0))?)
-            }
-            (Role::Shop, None) => {
-                return Err(AuthError::Invalid("role shop without shop_id".into()))
-            }
+            (Role::Shop, Some(raw)) => Some(ShopId::parse(raw).map_err(|e| AuthError::Invalid(e.0))?),
+            (Role::Shop, None) => return Err(AuthError::Invalid("role shop without shop_id".into())),
             (_, Some(raw)) => ShopId::parse(raw).ok(),
             (_, None) => None,
         };
-        Ok(Principal {
-            subject: claims.sub,
-            role: claims.role,
-            shop,
-        })
+        Ok(Principal { subject: claims.sub, role: claims.role, shop })
     }
 
     /// Signs a token for `role` (and `shop` for role shop) valid for `ttl_secs`.
-    pub fn sign(
-        &self,
-        subject: &str,
-        role: Role,
-        shop: Option<&ShopId>,
-        ttl_secs: u64,
-    ) -> Result<String, KeyError> {
-        let encoding = self.encoding.as_ref().ok_or_else(|| {
-            KeyError::CannotSign("signing with RS256/ES256 needs SHOPLAKE_JWT_PRIVATE_KEY".into())
-        })?;
+    pub fn sign(&self, subject: &str, role: Role, shop: Option<&ShopId>, ttl_secs: u64) -> Result<String, KeyError> {
+        let encoding = self
+            .encoding
+            .as_ref()
+            .ok_or_else(|| KeyError::CannotSign("signing with RS256/ES256 needs SHOPLAKE_JWT_PRIVATE_KEY".into()))?;
         if role == Role::Shop && shop.is_none() {
             return Err(KeyError::CannotSign("a shop token needs --shop-id".into()));
         }
@@ -169,9 +150,7 @@ fn decoding_key_from_pem(pem: &str) -> Result<(Algorithm, DecodingKey), KeyError
     if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
         return Ok((Algorithm::ES256, key));
     }
-    Err(KeyError::Pem(
-        "SHOPLAKE_JWT_PUBLIC_KEY is neither an RSA nor a P-256 EC public key in PEM".into(),
-    ))
+    Err(KeyError::Pem("SHOPLAKE_JWT_PUBLIC_KEY is neither an RSA nor a P-256 EC public key in PEM".into()))
 }
 
 fn encoding_key_from_pem(algorithm: Algorithm, pem: &str) -> Result<EncodingKey, KeyError> {
@@ -179,19 +158,12 @@ fn encoding_key_from_pem(algorithm: Algorithm, pem: &str) -> Result<EncodingKey,
         Algorithm::RS256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
         _ => EncodingKey::from_ec_pem(pem.as_bytes()),
     };
-    key.map_err(|e| {
-        KeyError::Pem(format!(
-            "SHOPLAKE_JWT_PRIVATE_KEY does not match the public key's kind: {e}"
-        ))
-    })
+    key.map_err(|e| KeyError::Pem(format!("SHOPLAKE_JWT_PRIVATE_KEY does not match the public key's kind: {e}")))
 }
 
 /// Reads the development secret, or creates it (32 random bytes, hex, mode 0600).
 fn load_or_create_dev_secret(path: &Path) -> Result<(Vec<u8>, bool), KeyError> {
-    let err = |source| KeyError::DevSecret {
-        path: path.to_owned(),
-        source,
-    };
+    let err = |source| KeyError::DevSecret { path: path.to_owned(), source };
     match std::fs::read_to_string(path) {
         Ok(text) => return Ok((text.trim().as_bytes().to_vec(), false)),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
@@ -225,17 +197,13 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
-        let env: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         crate::config::load(None, &env).unwrap()
     }
 
     #[test]
     fn signed_token_verifies_with_its_role_and_shop() {
-        let keys =
-            Keys::from_settings(&settings(&[("SHOPLAKE_JWT_SECRET", &"s".repeat(32))])).unwrap();
+        let keys = Keys::from_settings(&settings(&[("SHOPLAKE_JWT_SECRET", &"s".repeat(32))])).unwrap();
         let shop = ShopId::parse("001").unwrap();
         let token = keys.sign("pos-1", Role::Shop, Some(&shop), 60).unwrap();
         let principal = keys.verify(&token).unwrap();
@@ -250,19 +218,13 @@ mod tests {
         let first = Keys::from_settings(&s).unwrap();
         assert!(first.generated_secret_at.is_some());
         let second = Keys::from_settings(&s).unwrap();
-        assert!(
-            second.generated_secret_at.is_none(),
-            "second start must reuse the secret"
-        );
+        assert!(second.generated_secret_at.is_none(), "second start must reuse the secret");
         let token = first.sign("a", Role::Admin, None, 60).unwrap();
         assert!(second.verify(&token).is_ok());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(DEV_SECRET_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.path().join(DEV_SECRET_FILE)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -34,58 +34,30 @@ struct Finished {
 pub fn jobs_from_files(shop: &str, date: &str, files: &[PathBuf]) -> anyhow::Result<Vec<Job>> {
     let shop = ShopId::parse(shop).map_err(|e| anyhow::anyhow!("--shop: {e}"))?;
     let date = SalesDate::parse(date).map_err(|e| anyhow::anyhow!("--date: {e}"))?;
-    Ok(files
-        .iter()
-        .map(|path| Job {
-            shop: shop.clone(),
-            date,
-            path: path.clone(),
-        })
-        .collect())
+    Ok(files.iter().map(|path| Job { shop: shop.clone(), date, path: path.clone() }).collect())
 }
 
 /// Jobs for `--dir DIR`: `DIR/<shop>/<YYYY-MM-DD>.csv[.gz]`, where `<shop>` may be written
 /// `shop_001` (the generator's layout), `shop_id=001` or `001`.
 pub fn jobs_from_dir(dir: &Path) -> anyhow::Result<Vec<Job>> {
     let mut jobs = Vec::new();
-    let shops =
-        std::fs::read_dir(dir).with_context(|| format!("Failed to read {}", dir.display()))?;
+    let shops = std::fs::read_dir(dir).with_context(|| format!("Failed to read {}", dir.display()))?;
     for shop_dir in shops {
         let shop_dir = shop_dir?.path();
         if !shop_dir.is_dir() {
             continue;
         }
-        let name = shop_dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let raw_shop = name
-            .strip_prefix("shop_id=")
-            .or_else(|| name.strip_prefix("shop_"))
-            .unwrap_or(&name);
-        let shop =
-            ShopId::parse(raw_shop).map_err(|e| anyhow::anyhow!("{}: {e}", shop_dir.display()))?;
+        let name = shop_dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let raw_shop = name.strip_prefix("shop_id=").or_else(|| name.strip_prefix("shop_")).unwrap_or(&name);
+        let shop = ShopId::parse(raw_shop).map_err(|e| anyhow::anyhow!("{}: {e}", shop_dir.display()))?;
         for file in std::fs::read_dir(&shop_dir)? {
             let path = file?.path();
-            let file_name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let Some(stem) = file_name
-                .strip_suffix(".csv.gz")
-                .or_else(|| file_name.strip_suffix(".csv"))
-            else {
+            let file_name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let Some(stem) = file_name.strip_suffix(".csv.gz").or_else(|| file_name.strip_suffix(".csv")) else {
                 continue;
             };
-            let date =
-                SalesDate::parse(stem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            jobs.push(Job {
-                shop: shop.clone(),
-                date,
-                path,
-            });
+            let date = SalesDate::parse(stem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            jobs.push(Job { shop: shop.clone(), date, path });
         }
     }
     if jobs.is_empty() {
@@ -121,9 +93,7 @@ pub async fn run(pipeline: &Pipeline, jobs: Vec<Job>, parallel: usize) -> anyhow
     progress.finish_and_clear();
     results.sort_by(|a, b| (&a.job.shop, a.job.date).cmp(&(&b.job.shop, b.job.date)));
     print_summary(&results, started.elapsed());
-    Ok(results
-        .iter()
-        .all(|r| r.verdict == "succeeded" || r.verdict == "duplicate"))
+    Ok(results.iter().all(|r| r.verdict == "succeeded" || r.verdict == "duplicate"))
 }
 
 async fn ingest_one(pipeline: &Pipeline, job: Job) -> Finished {
@@ -146,19 +116,12 @@ async fn ingest_one(pipeline: &Pipeline, job: Job) -> Finished {
     let incoming = Incoming {
         shop: job.shop.clone(),
         date: job.date,
-        filename: job
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned()),
+        filename: job.path.file_name().map(|n| n.to_string_lossy().into_owned()),
         idempotency_key: None,
     };
     match pipeline.accept(incoming, &mut file).await {
         Ok(Outcome::Created(record)) => {
-            finished.verdict = if record.status == UploadStatus::Superseded {
-                "superseded"
-            } else {
-                "succeeded"
-            };
+            finished.verdict = if record.status == UploadStatus::Superseded { "superseded" } else { "succeeded" };
             finished.rows_accepted = record.rows_accepted.unwrap_or(0);
             finished.rows_rejected = record.rows_rejected.unwrap_or(0);
             finished.note = record.id.to_string();
@@ -183,10 +146,7 @@ fn print_summary(results: &[Finished], elapsed: std::time::Duration) {
         "{:<10} {:<10} {:<10} {:>10} {:>9}  {}",
         "shop", "date", "status", "accepted", "rejected", "upload / problem"
     );
-    for r in results
-        .iter()
-        .filter(|r| show_all || (r.verdict != "succeeded" && r.verdict != "duplicate"))
-    {
+    for r in results.iter().filter(|r| show_all || (r.verdict != "succeeded" && r.verdict != "duplicate")) {
         println!(
             "{:<10} {:<10} {:<10} {:>10} {:>9}  {}",
             r.job.shop.as_str(),

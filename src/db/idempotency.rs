@@ -57,14 +57,12 @@ impl<'p> IdempotencyKeys<'p> {
         if inserted.rows_affected() == 1 {
             return Ok(None);
         }
-        let row = sqlx::query("select sha256, upload_id from idempotency_keys where shop_id = $1 and idempotency_key = $2")
-            .bind(shop.as_str().to_owned())
-            .bind(key.to_owned())
-            .fetch_one(self.pool)
-            .await?;
-        Ok(Some(KeyRecord {
-            sha256: row.try_get("sha256")?,
-            upload_id: row.try_get("upload_id")?,
-        }))
+        let row =
+            sqlx::query("select sha256, upload_id from idempotency_keys where shop_id = $1 and idempotency_key = $2")
+                .bind(shop.as_str().to_owned())
+                .bind(key.to_owned())
+                .fetch_one(self.pool)
+                .await?;
+        Ok(Some(KeyRecord { sha256: row.try_get("sha256")?, upload_id: row.try_get("upload_id")? }))
     }
 }

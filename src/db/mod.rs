@@ -1,8 +1,10 @@
 //! State database: a pool over SQLite or PostgreSQL (sqlx `Any`), migrations, and repositories.
 
+mod catalog;
 mod idempotency;
 mod uploads;
 
+pub use catalog::{CatalogRows, PartitionRow, TableRow};
 pub use idempotency::{IdempotencyKeys, KeyRecord};
 pub use uploads::{IngestResult, ListFilter, NewUpload, UploadRecord, Uploads};
 
@@ -63,9 +65,11 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if is_sqlite {
-                        sqlx::raw_sql("pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = 5000;")
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::raw_sql(
+                            "pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = 5000;",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
                     }
                     Ok(())
                 })
@@ -93,6 +97,11 @@ impl Db {
         Uploads::new(&self.pool)
     }
 
+    /// The embedded catalog's rows.
+    pub fn catalog_rows(&self) -> CatalogRows<'_> {
+        CatalogRows::new(&self.pool)
+    }
+
     /// The idempotency-key repository.
     pub fn idempotency_keys(&self) -> IdempotencyKeys<'_> {
         IdempotencyKeys::new(&self.pool)
@@ -106,10 +115,7 @@ impl Db {
 
 /// For SQLite: create the file and its directory when missing.
 fn prepare_url(url: &str) -> String {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
         return url.to_owned();
     };
     let path = rest.split('?').next().unwrap_or(rest);

@@ -123,13 +123,7 @@ impl<'p> Uploads<'p> {
 
     /// Records the archived original: size, digest and key.
     #[tracing::instrument(name = "db.uploads.archived", skip_all, fields(upload_id = %id))]
-    pub async fn record_archive(
-        &self,
-        id: &UploadId,
-        bytes: u64,
-        sha256: &str,
-        raw_key: &str,
-    ) -> DbResult<()> {
+    pub async fn record_archive(&self, id: &UploadId, bytes: u64, sha256: &str, raw_key: &str) -> DbResult<()> {
         sqlx::query("update uploads set bytes = $1, sha256 = $2, raw_key = $3, updated_at = $4 where id = $5")
             .bind(bytes as i64)
             .bind(sha256.to_owned())
@@ -168,16 +162,8 @@ impl<'p> Uploads<'p> {
         .execute(self.pool)
         .await?;
         if result.rows_affected() != 1 {
-            let actual = self
-                .get(id)
-                .await?
-                .map(|u| u.status.as_str())
-                .unwrap_or("missing");
-            return Err(DbError::Conflict {
-                id: id.to_string(),
-                actual: actual.into(),
-                wanted: to.as_str().into(),
-            });
+            let actual = self.get(id).await?.map(|u| u.status.as_str()).unwrap_or("missing");
+            return Err(DbError::Conflict { id: id.to_string(), actual: actual.into(), wanted: to.as_str().into() });
         }
         Ok(())
     }
@@ -220,11 +206,7 @@ impl<'p> Uploads<'p> {
         .execute(&mut *tx)
         .await?;
         if mine.rows_affected() != 1 {
-            return Err(conflict(
-                id,
-                UploadStatus::Processing,
-                UploadStatus::Succeeded,
-            ));
+            return Err(conflict(id, UploadStatus::Processing, UploadStatus::Succeeded));
         }
         if let Some(previous) = previous {
             sqlx::query("update uploads set status = 'superseded', superseded_by = $1, updated_at = $2 where id = $3 and status = 'succeeded'")
@@ -251,32 +233,23 @@ impl<'p> Uploads<'p> {
         .execute(self.pool)
         .await?;
         if result.rows_affected() != 1 {
-            return Err(conflict(
-                id,
-                UploadStatus::Processing,
-                UploadStatus::Superseded,
-            ));
+            return Err(conflict(id, UploadStatus::Processing, UploadStatus::Superseded));
         }
         Ok(())
     }
 
     /// Deletes an upload row (a duplicate request that must leave no trace).
     pub async fn delete(&self, id: &UploadId) -> DbResult<()> {
-        sqlx::query("delete from uploads where id = $1")
-            .bind(id.to_string())
-            .execute(self.pool)
-            .await?;
+        sqlx::query("delete from uploads where id = $1").bind(id.to_string()).execute(self.pool).await?;
         Ok(())
     }
 
     /// One upload by id.
     pub async fn get(&self, id: &UploadId) -> DbResult<Option<UploadRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "select {COLUMNS} from uploads where id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(self.pool)
-        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("select {COLUMNS} from uploads where id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(self.pool)
+            .await?;
         row.map(|r| from_row(&r)).transpose()
     }
 
@@ -310,10 +283,8 @@ impl<'p> Uploads<'p> {
         .fetch_optional(self.pool)
         .await?;
         row.map(|r| {
-            UploadId::parse(&r.try_get::<String, _>("id")?).map_err(|e| DbError::Corrupt {
-                table: "uploads",
-                detail: e.0,
-            })
+            UploadId::parse(&r.try_get::<String, _>("id")?)
+                .map_err(|e| DbError::Corrupt { table: "uploads", detail: e.0 })
         })
         .transpose()
     }
@@ -330,11 +301,7 @@ impl<'p> Uploads<'p> {
     }
 
     /// A shop's uploads, newest first, one page; returns the page and whether more exist.
-    pub async fn list(
-        &self,
-        shop: &ShopId,
-        filter: &ListFilter,
-    ) -> DbResult<(Vec<UploadRecord>, bool)> {
+    pub async fn list(&self, shop: &ShopId, filter: &ListFilter) -> DbResult<(Vec<UploadRecord>, bool)> {
         let mut sql = format!("select {COLUMNS} from uploads where shop_id = $1");
         let mut next = 2;
         let mut push = |sql: &mut String, clause: &str| {
@@ -350,10 +317,7 @@ impl<'p> Uploads<'p> {
         if filter.before.is_some() {
             push(&mut sql, "id <");
         }
-        sql.push_str(&format!(
-            " order by id desc limit {}",
-            filter.limit as u64 + 1
-        ));
+        sql.push_str(&format!(" order by id desc limit {}", filter.limit as u64 + 1));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(shop.as_str().to_owned());
         if let Some(date) = &filter.date {
             query = query.bind(date.to_string());
@@ -383,28 +347,18 @@ impl<'p> Uploads<'p> {
 
     /// Counts uploads per status (for `/metrics`).
     pub async fn count_by_status(&self) -> DbResult<Vec<(String, i64)>> {
-        let rows = sqlx::query("select status, count(*) as n from uploads group by status")
-            .fetch_all(self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?)))
-            .collect()
+        let rows =
+            sqlx::query("select status, count(*) as n from uploads group by status").fetch_all(self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?))).collect()
     }
 }
 
 fn conflict(id: &UploadId, from: UploadStatus, to: UploadStatus) -> DbError {
-    DbError::Conflict {
-        id: id.to_string(),
-        actual: from.as_str().into(),
-        wanted: to.as_str().into(),
-    }
+    DbError::Conflict { id: id.to_string(), actual: from.as_str().into(), wanted: to.as_str().into() }
 }
 
 fn from_row(row: &AnyRow) -> DbResult<UploadRecord> {
-    let corrupt = |detail: String| DbError::Corrupt {
-        table: "uploads",
-        detail,
-    };
+    let corrupt = |detail: String| DbError::Corrupt { table: "uploads", detail };
     let text = |name: &str| row.try_get::<String, _>(name);
     let opt_text = |name: &str| row.try_get::<Option<String>, _>(name);
     let opt_int = |name: &str| row.try_get::<Option<i64>, _>(name);

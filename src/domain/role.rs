@@ -22,9 +22,7 @@ impl Role {
             "shop" => Ok(Self::Shop),
             "analyst" => Ok(Self::Analyst),
             "admin" => Ok(Self::Admin),
-            other => Err(DomainError(format!(
-                "invalid role '{other}': expected shop, analyst or admin"
-            ))),
+            other => Err(DomainError(format!("invalid role '{other}': expected shop, analyst or admin"))),
         }
     }
 

@@ -16,14 +16,9 @@ impl SalesDate {
                 4 | 7 => b == b'-',
                 _ => b.is_ascii_digit(),
             });
-        let parsed = shaped
-            .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
-            .flatten();
+        let parsed = shaped.then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()).flatten();
         parsed.map(Self).ok_or_else(|| {
-            DomainError(format!(
-                "invalid date '{}': expected a calendar day as YYYY-MM-DD",
-                truncate_for_message(raw)
-            ))
+            DomainError(format!("invalid date '{}': expected a calendar day as YYYY-MM-DD", truncate_for_message(raw)))
         })
     }
 
@@ -51,27 +46,13 @@ mod tests {
 
     #[test]
     fn iso_days_round_trip() {
-        assert_eq!(
-            SalesDate::parse("2025-07-30").unwrap().to_string(),
-            "2025-07-30"
-        );
-        assert_eq!(
-            SalesDate::parse("2024-02-29").unwrap().to_string(),
-            "2024-02-29"
-        );
+        assert_eq!(SalesDate::parse("2025-07-30").unwrap().to_string(), "2025-07-30");
+        assert_eq!(SalesDate::parse("2024-02-29").unwrap().to_string(), "2024-02-29");
     }
 
     #[test]
     fn other_shapes_and_impossible_days_are_refused() {
-        for bad in [
-            "2025-7-30",
-            "30.07.2025",
-            "2025-02-30",
-            "2025-13-01",
-            "2025-07-30T00:00",
-            "",
-            "../../etc",
-        ] {
+        for bad in ["2025-7-30", "30.07.2025", "2025-02-30", "2025-13-01", "2025-07-30T00:00", "", "../../etc"] {
             assert!(SalesDate::parse(bad).is_err(), "{bad:?} must be refused");
         }
     }

@@ -50,16 +50,7 @@ mod tests {
 
     #[test]
     fn path_traversal_and_other_characters_are_refused() {
-        for bad in [
-            "",
-            "..",
-            "a/b",
-            "a.b",
-            "a b",
-            "ü",
-            &"x".repeat(65),
-            "%2e%2e",
-        ] {
+        for bad in ["", "..", "a/b", "a.b", "a b", "ü", &"x".repeat(65), "%2e%2e"] {
             assert!(ShopId::parse(bad).is_err(), "{bad:?} must be refused");
         }
     }

@@ -15,9 +15,7 @@ impl UploadId {
 
     /// Parses the hyphenated form; anything else is not an upload id.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        Uuid::try_parse(raw)
-            .map(Self)
-            .map_err(|_| DomainError("invalid upload id: expected a UUID".into()))
+        Uuid::try_parse(raw).map(Self).map_err(|_| DomainError("invalid upload id: expected a UUID".into()))
     }
 
     /// The UUID itself.

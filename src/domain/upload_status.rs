@@ -23,25 +23,16 @@ pub enum UploadStatus {
 
 impl UploadStatus {
     /// All statuses, in state-machine order.
-    pub const ALL: [Self; 6] = [
-        Self::Received,
-        Self::Processing,
-        Self::Succeeded,
-        Self::Rejected,
-        Self::Failed,
-        Self::Superseded,
-    ];
+    pub const ALL: [Self; 6] =
+        [Self::Received, Self::Processing, Self::Succeeded, Self::Rejected, Self::Failed, Self::Superseded];
 
     /// Parses the lowercase name.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == raw)
-            .ok_or_else(|| {
-                DomainError(format!(
-                    "invalid status '{raw}': expected one of received, processing, succeeded, rejected, failed, superseded"
-                ))
-            })
+        Self::ALL.into_iter().find(|status| status.as_str() == raw).ok_or_else(|| {
+            DomainError(format!(
+                "invalid status '{raw}': expected one of received, processing, succeeded, rejected, failed, superseded"
+            ))
+        })
     }
 
     /// The lowercase name stored and sent.
@@ -93,11 +84,7 @@ mod tests {
         ];
         for from in UploadStatus::ALL {
             for to in UploadStatus::ALL {
-                assert_eq!(
-                    from.can_become(to),
-                    allowed.contains(&(from, to)),
-                    "{from:?} -> {to:?}"
-                );
+                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
             }
         }
     }

@@ -33,12 +33,7 @@ pub struct RowErrorDto {
 
 impl From<crate::ingest::RowError> for RowErrorDto {
     fn from(e: crate::ingest::RowError) -> Self {
-        Self {
-            line: e.line,
-            column: e.column,
-            value: e.value,
-            reason: e.reason,
-        }
+        Self { line: e.line, column: e.column, value: e.value, reason: e.reason }
     }
 }
 
@@ -138,27 +133,30 @@ impl From<PipelineError> for ApiError {
             PipelineError::Interrupted { .. } => {
                 Self::BadRequest("the request body ended before it was complete".into())
             }
-            PipelineError::Rejected {
-                problem,
-                upload_id,
-                errors,
-            } => Self::Unprocessable {
+            PipelineError::Rejected { problem, upload_id, errors } => Self::Unprocessable {
                 detail: problem,
                 upload_id: Some(upload_id.to_string()),
-                errors: (!errors.is_empty())
-                    .then(|| errors.into_iter().map(RowErrorDto::from).collect()),
+                errors: (!errors.is_empty()).then(|| errors.into_iter().map(RowErrorDto::from).collect()),
             },
-            PipelineError::KeyReused { .. } => Self::Unprocessable {
-                detail: error.to_string(),
-                upload_id: None,
-                errors: None,
-            },
-            PipelineError::Internal(crate::ingest::IngestError::Io(io)) => {
-                Self::Unavailable(io.into())
+            PipelineError::KeyReused { .. } => {
+                Self::Unprocessable { detail: error.to_string(), upload_id: None, errors: None }
             }
+            PipelineError::Internal(crate::ingest::IngestError::Io(io)) => Self::Unavailable(io.into()),
             PipelineError::Internal(other) => Self::Internal(other.into()),
             PipelineError::Storage(e) => e.into(),
+            PipelineError::Catalog(e) => e.into(),
             PipelineError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::catalog::CatalogError> for ApiError {
+    fn from(error: crate::catalog::CatalogError) -> Self {
+        use crate::catalog::CatalogError;
+        match error {
+            CatalogError::NoSuchTable(name) => Self::NotFound(format!("no table named '{name}'")),
+            CatalogError::Unavailable(_) => Self::Unavailable(error.into()),
+            other => Self::Internal(other.into()),
         }
     }
 }
@@ -202,15 +200,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let detail = match &self {
             // The client learns only that the token is not acceptable; the log says why.
-            Self::Unauthorized(AuthError::Missing) => {
-                "send 'Authorization: Bearer <token>'".to_owned()
-            }
-            Self::Unauthorized(AuthError::Invalid(_)) => {
-                "the bearer token is invalid or expired".to_owned()
-            }
+            Self::Unauthorized(AuthError::Missing) => "send 'Authorization: Bearer <token>'".to_owned(),
+            Self::Unauthorized(AuthError::Invalid(_)) => "the bearer token is invalid or expired".to_owned(),
             Self::Unavailable(_) => {
-                "storage or database is unavailable; nothing was half-written, retry later"
-                    .to_owned()
+                "storage or database is unavailable; nothing was half-written, retry later".to_owned()
             }
             Self::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
             other => other.to_string(),
@@ -220,9 +213,7 @@ impl IntoResponse for ApiError {
         }
         let (upload_id, errors) = match &self {
             Self::TooLarge { upload_id, .. } => (upload_id.clone(), None),
-            Self::Unprocessable {
-                upload_id, errors, ..
-            } => (upload_id.clone(), errors.clone()),
+            Self::Unprocessable { upload_id, errors, .. } => (upload_id.clone(), errors.clone()),
             _ => (None, None),
         };
         let problem = Problem {
@@ -237,23 +228,16 @@ impl IntoResponse for ApiError {
         let mut response = problem_response(problem);
         match self {
             Self::Unauthorized(_) => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"shoplake\""),
-                );
-            }
-            Self::Unavailable(cause) => {
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                response
-                    .extensions_mut()
-                    .insert(ServerErrorCause(Arc::new(cause)));
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"shoplake\""));
+            }
+            Self::Unavailable(cause) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response.extensions_mut().insert(ServerErrorCause(Arc::new(cause)));
             }
             Self::Internal(cause) => {
-                response
-                    .extensions_mut()
-                    .insert(ServerErrorCause(Arc::new(cause)));
+                response.extensions_mut().insert(ServerErrorCause(Arc::new(cause)));
             }
             _ => {}
         }
@@ -265,12 +249,7 @@ impl IntoResponse for ApiError {
 pub fn problem_response(problem: Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&problem).expect("problem serialises");
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))], body).into_response()
 }
 
 /// Middleware: logs the cause of each 5xx once, with the request's span.
@@ -292,23 +271,15 @@ pub async fn problem_for_every_error(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let mut problem: serde_json::Value = if is_problem {
         serde_json::from_slice(&bytes).unwrap_or_default()
     } else {
         let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-        let detail = if text.is_empty() {
-            default_detail(status)
-        } else {
-            text
-        };
+        let detail = if text.is_empty() { default_detail(status) } else { text };
         serde_json::json!({
             "type": format!("/problems/{}", status_kind(status)),
             "title": status.canonical_reason().unwrap_or("Error"),
@@ -317,18 +288,11 @@ pub async fn problem_for_every_error(request: Request, next: Next) -> Response {
         })
     };
     if let Some(object) = problem.as_object_mut() {
-        object
-            .entry("instance")
-            .or_insert(serde_json::Value::String(instance));
+        object.entry("instance").or_insert(serde_json::Value::String(instance));
     }
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(
-        parts,
-        axum::body::Body::from(serde_json::to_vec(&problem).expect("json")),
-    )
+    Response::from_parts(parts, axum::body::Body::from(serde_json::to_vec(&problem).expect("json")))
 }
 
 fn default_detail(status: StatusCode) -> String {

@@ -14,17 +14,9 @@ pub struct AuthUser(pub Principal);
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(AuthError::Missing)?;
-        let value = value
-            .to_str()
-            .map_err(|_| AuthError::Invalid("non-ASCII header".into()))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+        let value = value.to_str().map_err(|_| AuthError::Invalid("non-ASCII header".into()))?;
         let (scheme, token) = value.split_once(' ').ok_or(AuthError::Missing)?;
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
             return Err(AuthError::Missing.into());
@@ -47,11 +39,7 @@ impl AuthUser {
             Err(ApiError::Forbidden(format!(
                 "role {} may not use this route (allowed: {})",
                 self.0.role.as_str(),
-                roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
             )))
         }
     }

@@ -18,10 +18,7 @@ pub struct HealthDto {
 
 /// Routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
 }
 
 /// Liveness: the process answers.
@@ -44,14 +41,6 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthDto>> {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
-    let by_status = state
-        .db
-        .uploads()
-        .count_by_status()
-        .await
-        .map_err(ApiError::from)?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&by_status),
-    ))
+    let by_status = state.db.uploads().count_by_status().await.map_err(ApiError::from)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&by_status)))
 }

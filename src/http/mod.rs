@@ -1,5 +1,6 @@
 //! HTTP layer (axum only, thin): extract -> call pipeline/db -> map to DTOs; errors as problem+json.
 
+mod catalog;
 pub mod error;
 pub mod extract;
 mod health;
@@ -32,6 +33,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(uploads::router())
+        .merge(catalog::router())
         .merge(health::router())
 }
 
@@ -40,11 +42,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = api_router().split_for_parts();
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", document)
-        .config(
-            Config::from("/openapi.json")
-                .validator_url("none")
-                .try_it_out_enabled(true),
-        );
+        .config(Config::from("/openapi.json").validator_url("none").try_it_out_enabled(true));
     let settings = state.settings.clone();
     routes
         .merge(docs)
@@ -70,24 +68,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Middleware: request duration histogram by route template.
-async fn record_request_metrics(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn record_request_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let response = next.run(request).await;
-    state.metrics.observe_request(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    state.metrics.observe_request(&method, &route, response.status().as_u16(), started.elapsed());
     response
 }

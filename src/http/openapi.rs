@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     tags(
         (name = "uploads", description = "Daily CSV uploads and their per-file status"),
+        (name = "catalog", description = "Tables, partitions, Athena DDL and crawls"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )
 )]
@@ -27,12 +28,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
@@ -44,9 +40,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// The document as pretty JSON with a trailing newline (the committed file's exact form).
 pub fn document_json() -> String {
-    let mut text = document()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises");
+    let mut text = document().to_pretty_json().expect("the OpenAPI document serialises");
     text.push('\n');
     text
 }

@@ -67,11 +67,7 @@ pub struct UploadDto {
 
 impl From<UploadRecord> for UploadDto {
     fn from(r: UploadRecord) -> Self {
-        let errors = r
-            .errors_json
-            .as_deref()
-            .and_then(|json| serde_json::from_str(json).ok())
-            .unwrap_or_default();
+        let errors = r.errors_json.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
         Self {
             id: r.id.to_string(),
             shop_id: r.shop_id.to_string(),
@@ -96,9 +92,7 @@ impl From<UploadRecord> for UploadDto {
 }
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A page of uploads, newest first.
@@ -169,15 +163,10 @@ async fn create_upload(
     let principal = user.require(&[Role::Shop, Role::Admin])?;
     let shop = ShopId::parse(&shop_id).map_err(|e| ApiError::BadRequest(e.0))?;
     if !principal.may_act_on_shop(&shop) {
-        return Err(ApiError::Forbidden(format!(
-            "this token may not upload for shop {shop}"
-        )));
+        return Err(ApiError::Forbidden(format!("this token may not upload for shop {shop}")));
     }
     let mut date = query.date.as_deref().map(parse_date).transpose()?;
-    if let Some(length) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-    {
+    if let Some(length) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
         // Refuse before reading a byte when the client announces an oversized body.
         let multipart_allowance = if is_multipart(&headers) { 64 * 1024 } else { 0 };
         if length > state.settings.max_upload_bytes + multipart_allowance {
@@ -200,16 +189,13 @@ async fn create_upload(
                 "Content-Encoding on a multipart body is not supported: send a .csv.gz file part instead".into(),
             ));
         }
-        let boundary = multer::parse_boundary(content_type(&headers)).map_err(|e| {
-            ApiError::BadRequest(format!("multipart body without a valid boundary: {e}"))
-        })?;
+        let boundary = multer::parse_boundary(content_type(&headers))
+            .map_err(|e| ApiError::BadRequest(format!("multipart body without a valid boundary: {e}")))?;
         let mut multipart = multer::Multipart::new(stream, boundary);
         loop {
             let field = multipart.next_field().await.map_err(multipart_error)?;
             let Some(field) = field else {
-                return Err(ApiError::BadRequest(
-                    "the multipart body has no 'file' part".into(),
-                ));
+                return Err(ApiError::BadRequest("the multipart body has no 'file' part".into()));
             };
             match field.name() {
                 Some("date") => {
@@ -222,15 +208,7 @@ async fn create_upload(
                     let mut reader = StreamReader::new(field.map_err(std::io::Error::other));
                     break state
                         .pipeline
-                        .accept(
-                            Incoming {
-                                shop,
-                                date,
-                                filename,
-                                idempotency_key,
-                            },
-                            &mut reader,
-                        )
+                        .accept(Incoming { shop, date, filename, idempotency_key }, &mut reader)
                         .await?;
                 }
                 _ => {} // other parts are ignored
@@ -238,23 +216,10 @@ async fn create_upload(
         }
     } else if is_csv(&headers) {
         let date = date.ok_or_else(missing_date)?;
-        let filename = headers
-            .get(header::CONTENT_DISPOSITION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(filename_from_disposition);
+        let filename =
+            headers.get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).and_then(filename_from_disposition);
         let mut reader = StreamReader::new(stream);
-        state
-            .pipeline
-            .accept(
-                Incoming {
-                    shop,
-                    date,
-                    filename,
-                    idempotency_key,
-                },
-                &mut reader,
-            )
-            .await?
+        state.pipeline.accept(Incoming { shop, date, filename, idempotency_key }, &mut reader).await?
     } else {
         return Err(ApiError::UnsupportedMediaType(format!(
             "Content-Type '{}' is not accepted: send text/csv or multipart/form-data with a 'file' part",
@@ -268,10 +233,7 @@ async fn create_upload(
         // A replay answers as the first request was answered.
         Outcome::Replayed(record) if record.status == UploadStatus::Rejected => {
             return Err(ApiError::Unprocessable {
-                detail: record
-                    .problem
-                    .clone()
-                    .unwrap_or_else(|| "the file was rejected".into()),
+                detail: record.problem.clone().unwrap_or_else(|| "the file was rejected".into()),
                 upload_id: Some(record.id.to_string()),
                 errors: Some(UploadDto::from(record).errors).filter(|e| !e.is_empty()),
             });
@@ -279,12 +241,7 @@ async fn create_upload(
         Outcome::Replayed(record) => (StatusCode::OK, record),
     };
     let location = format!("/v1/uploads/{}", record.id);
-    Ok((
-        status,
-        [(header::LOCATION, location)],
-        Json(UploadDto::from(record)),
-    )
-        .into_response())
+    Ok((status, [(header::LOCATION, location)], Json(UploadDto::from(record))).into_response())
 }
 
 /// Form of a multipart upload (documentation only).
@@ -344,42 +301,26 @@ async fn list_uploads(
     let principal = user.require(&[Role::Shop, Role::Admin])?;
     let shop = ShopId::parse(&shop_id).map_err(|e| ApiError::BadRequest(e.0))?;
     if !principal.may_act_on_shop(&shop) {
-        return Err(ApiError::Forbidden(format!(
-            "this token may not read shop {shop}"
-        )));
+        return Err(ApiError::Forbidden(format!("this token may not read shop {shop}")));
     }
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} is out of range: expected 1 to 500"
-        )));
+        return Err(ApiError::BadRequest(format!("limit {limit} is out of range: expected 1 to 500")));
     }
     let filter = ListFilter {
         date: query.date.as_deref().map(parse_date).transpose()?,
-        status: query
-            .status
-            .as_deref()
-            .map(UploadStatus::parse)
-            .transpose()
-            .map_err(|e| ApiError::BadRequest(e.0))?,
+        status: query.status.as_deref().map(UploadStatus::parse).transpose().map_err(|e| ApiError::BadRequest(e.0))?,
         before: query
             .cursor
             .as_deref()
             .map(UploadId::parse)
             .transpose()
-            .map_err(|_| {
-                ApiError::BadRequest("invalid cursor: pass next_cursor of the previous page".into())
-            })?,
+            .map_err(|_| ApiError::BadRequest("invalid cursor: pass next_cursor of the previous page".into()))?,
         limit,
     };
     let (records, more) = state.db.uploads().list(&shop, &filter).await?;
-    let next_cursor = more
-        .then(|| records.last().map(|r| r.id.to_string()))
-        .flatten();
-    Ok(Json(UploadListDto {
-        items: records.into_iter().map(UploadDto::from).collect(),
-        next_cursor,
-    }))
+    let next_cursor = more.then(|| records.last().map(|r| r.id.to_string())).flatten();
+    Ok(Json(UploadListDto { items: records.into_iter().map(UploadDto::from).collect(), next_cursor }))
 }
 
 /// The rejected rows of an upload as CSV: original fields, `line` and `reason`.
@@ -401,10 +342,7 @@ async fn rejected_rows(
 ) -> ApiResult<Response> {
     let record = visible_upload(&state, &user, &upload_id).await?;
     let csv_headers = |disposition: String| {
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ]
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)]
     };
     let disposition = format!("attachment; filename=\"rejected-{}.csv\"", record.id);
     if record.rows_rejected == Some(0) {
@@ -421,21 +359,14 @@ async fn rejected_rows(
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
     let disposition = format!("attachment; filename=\"rejected-{}.csv\"", record.id);
     Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
         body,
     )
         .into_response())
 }
 
 /// Loads an upload the caller may see: admins all, shops their own; others' answer 404.
-async fn visible_upload(
-    state: &AppState,
-    user: &AuthUser,
-    raw_id: &str,
-) -> ApiResult<UploadRecord> {
+async fn visible_upload(state: &AppState, user: &AuthUser, raw_id: &str) -> ApiResult<UploadRecord> {
     let principal = user.require(&[Role::Shop, Role::Admin])?;
     let not_found = || ApiError::NotFound(format!("no upload {raw_id}"));
     let id = UploadId::parse(raw_id).map_err(|_| not_found())?;
@@ -452,25 +383,16 @@ fn parse_date(raw: &str) -> ApiResult<SalesDate> {
 
 fn missing_date() -> ApiError {
     ApiError::BadRequest(
-        "the shop-day is missing: pass ?date=YYYY-MM-DD (or a 'date' part before the 'file' part)"
-            .into(),
+        "the shop-day is missing: pass ?date=YYYY-MM-DD (or a 'date' part before the 'file' part)".into(),
     )
 }
 
 fn content_type(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 fn media_type(headers: &HeaderMap) -> String {
-    content_type(headers)
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    content_type(headers).split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 fn is_multipart(headers: &HeaderMap) -> bool {
@@ -483,10 +405,7 @@ fn is_csv(headers: &HeaderMap) -> bool {
 
 /// `None` for identity, `Some("gzip")` for gzip; anything else is 415.
 fn content_encoding(headers: &HeaderMap) -> ApiResult<Option<&'static str>> {
-    match headers
-        .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-    {
+    match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
         None => Ok(None),
         Some(e) if e.is_empty() || e == "identity" => Ok(None),
         Some(e) if e == "gzip" || e == "x-gzip" => Ok(Some("gzip")),
@@ -503,9 +422,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     };
     let key = value.to_str().unwrap_or("").trim();
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest(
-            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
-        ));
+        return Err(ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()));
     }
     Ok(Some(key.to_owned()))
 }
@@ -523,8 +440,7 @@ fn sanitize_filename(raw: &str) -> String {
 fn filename_from_disposition(value: &str) -> Option<String> {
     value.split(';').find_map(|part| {
         let (name, value) = part.trim().split_once('=')?;
-        (name.trim().eq_ignore_ascii_case("filename"))
-            .then(|| sanitize_filename(value.trim().trim_matches('"')))
+        (name.trim().eq_ignore_ascii_case("filename")).then(|| sanitize_filename(value.trim().trim_matches('"')))
     })
 }
 
@@ -535,13 +451,7 @@ mod tests {
     #[test]
     fn client_file_names_lose_their_directories() {
         assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
-        assert_eq!(
-            sanitize_filename("C:\\pos\\2025-07-30.csv"),
-            "2025-07-30.csv"
-        );
-        assert_eq!(
-            filename_from_disposition("attachment; filename=\"day.csv\""),
-            Some("day.csv".into())
-        );
+        assert_eq!(sanitize_filename("C:\\pos\\2025-07-30.csv"), "2025-07-30.csv");
+        assert_eq!(filename_from_disposition("attachment; filename=\"day.csv\""), Some("day.csv".into()));
     }
 }

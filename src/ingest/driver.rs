@@ -68,37 +68,24 @@ pub fn ingest<R: Read, P: Write + Send, J: Write>(
         .flexible(true)
         .buffer_capacity(256 * 1024)
         .from_reader(sniffed.reader);
-    let mut st = Decoder {
-        encoding: sniffed.encoding,
-        alt: ByteRecord::new(),
-    };
+    let mut st = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
     let mut rec = ByteRecord::new();
 
     // The header: the first non-blank record.
     let header = loop {
         if !rdr.read_byte_record(&mut rec)? {
-            return Err(IngestError::NoHeader {
-                detail: "the file contains only blank lines".into(),
-            });
+            return Err(IngestError::NoHeader { detail: "the file contains only blank lines".into() });
         }
         if !is_blank(&rec, delimiter) {
             let line = rec.position().map_or(1, |p| p.line());
-            let fields: Vec<String> = st
-                .decode(&rec, line)?
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect();
+            let fields: Vec<String> =
+                st.decode(&rec, line)?.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
             break map_header(&fields, &options.schema)?;
         }
     };
     let schema = output_schema(&options.schema, &header);
-    let unique: Vec<String> = options
-        .schema
-        .columns
-        .iter()
-        .filter(|c| c.has(Check::Unique))
-        .map(|c| c.name.clone())
-        .collect();
+    let unique: Vec<String> =
+        options.schema.columns.iter().filter(|c| c.has(Check::Unique)).map(|c| c.name.clone()).collect();
     let props = writer_properties(options.row_group_rows, &unique);
     let mut validator = RowValidator::new(
         &options.schema,
@@ -137,9 +124,9 @@ pub fn ingest<R: Read, P: Write + Send, J: Write>(
             &tx,
         );
         drop(tx);
-        let written = writer.join().unwrap_or_else(|_| {
-            Err(std::io::Error::other("the Parquet writer stopped unexpectedly").into())
-        });
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the Parquet writer stopped unexpectedly").into()));
         (parsed, written)
     });
     let bytes = match (parsed, written) {
@@ -177,8 +164,7 @@ fn read_rows<R: Read, J: Write>(
     let delimiter = report.delimiter;
     let mut errors: Vec<RowError> = Vec::new();
     let send = |batch: &mut BatchBuilder| -> Result<()> {
-        tx.send(batch.finish()?)
-            .map_err(|_| std::io::Error::other("the Parquet writer stopped").into())
+        tx.send(batch.finish()?).map_err(|_| std::io::Error::other("the Parquet writer stopped").into())
     };
     while rdr.read_byte_record(rec)? {
         if is_blank(rec, delimiter) {
@@ -217,12 +203,7 @@ fn read_rows<R: Read, J: Write>(
 /// The schema's columns, then unknown columns as nullable strings.
 fn output_schema(schema: &TableSchema, header: &HeaderMap) -> SchemaRef {
     let mut fields = schema.arrow_fields();
-    fields.extend(
-        header
-            .extras
-            .iter()
-            .map(|(_, name)| Field::new(name, DataType::Utf8, true)),
-    );
+    fields.extend(header.extras.iter().map(|(_, name)| Field::new(name, DataType::Utf8, true)));
     Arc::new(Schema::new(fields))
 }
 
@@ -245,8 +226,7 @@ impl Decoder {
             if bytes.contains(&0) {
                 return Err(IngestError::Undecodable {
                     line,
-                    detail: "it contains binary data (a NUL byte); is this really a CSV file?"
-                        .into(),
+                    detail: "it contains binary data (a NUL byte); is this really a CSV file?".into(),
                 });
             }
             return Ok(rec);
@@ -263,18 +243,13 @@ impl Decoder {
                 _ => {
                     return Err(IngestError::Undecodable {
                         line,
-                        detail:
-                            "it is not valid UTF-8 text (did the encoding change within the file?)"
-                                .into(),
+                        detail: "it is not valid UTF-8 text (did the encoding change within the file?)".into(),
                     })
                 }
             }
         }
         if !plausible_1252(bytes) {
-            return Err(IngestError::Undecodable {
-                line,
-                detail: "it is neither UTF-8 nor Windows-1252 text".into(),
-            });
+            return Err(IngestError::Undecodable { line, detail: "it is neither UTF-8 nor Windows-1252 text".into() });
         }
         self.alt.clear();
         for f in rec.iter() {

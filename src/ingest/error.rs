@@ -94,15 +94,11 @@ impl From<csv::Error> for IngestError {
     fn from(e: csv::Error) -> Self {
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         match e.into_kind() {
-            csv::ErrorKind::Io(io) if is_decode_error(&io) => IngestError::Undecodable {
-                line,
-                detail: format!("the compressed data is damaged ({io})"),
-            },
+            csv::ErrorKind::Io(io) if is_decode_error(&io) => {
+                IngestError::Undecodable { line, detail: format!("the compressed data is damaged ({io})") }
+            }
             csv::ErrorKind::Io(io) => IngestError::Io(io),
-            other => IngestError::Undecodable {
-                line,
-                detail: format!("{other:?}"),
-            },
+            other => IngestError::Undecodable { line, detail: format!("{other:?}") },
         }
     }
 }
@@ -111,8 +107,6 @@ impl From<csv::Error> for IngestError {
 pub(crate) fn is_decode_error(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
-        std::io::ErrorKind::InvalidData
-            | std::io::ErrorKind::InvalidInput
-            | std::io::ErrorKind::UnexpectedEof
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput | std::io::ErrorKind::UnexpectedEof
     )
 }

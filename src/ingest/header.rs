@@ -45,17 +45,9 @@ pub fn map_header(fields: &[String], schema: &TableSchema) -> Result<HeaderMap> 
                 slots[col] = Some(pos);
             }
             _ => {
-                let name = if name.is_empty() {
-                    format!("column_{}", pos + 1)
-                } else {
-                    name.to_string()
-                };
+                let name = if name.is_empty() { format!("column_{}", pos + 1) } else { name.to_string() };
                 if let Some(first) = extra_seen.insert(name.clone(), pos) {
-                    return Err(IngestError::DuplicateColumn {
-                        column: name,
-                        first: first + 1,
-                        second: pos + 1,
-                    });
+                    return Err(IngestError::DuplicateColumn { column: name, first: first + 1, second: pos + 1 });
                 }
                 extras.push((pos, name));
             }
@@ -63,12 +55,7 @@ pub fn map_header(fields: &[String], schema: &TableSchema) -> Result<HeaderMap> 
     }
     if slots.iter().all(Option::is_none) {
         let known: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-        let shown: String = fields
-            .iter()
-            .take(5)
-            .map(|f| format!("`{}`", f.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let shown: String = fields.iter().take(5).map(|f| format!("`{}`", f.trim())).collect::<Vec<_>>().join(", ");
         return Err(IngestError::NoHeader {
             detail: format!(
                 "line 1 ({shown}) names none of the expected columns ({}); the first line must name the columns",
@@ -86,12 +73,7 @@ pub fn map_header(fields: &[String], schema: &TableSchema) -> Result<HeaderMap> 
     if !missing.is_empty() {
         return Err(IngestError::MissingRequiredColumns { columns: missing });
     }
-    Ok(HeaderMap {
-        n_fields: fields.len(),
-        slots,
-        extras,
-        original: fields.to_vec(),
-    })
+    Ok(HeaderMap { n_fields: fields.len(), slots, extras, original: fields.to_vec() })
 }
 
 #[cfg(test)]
@@ -102,45 +84,17 @@ mod tests {
         s.iter().map(|x| x.to_string()).collect()
     }
 
-    const GEN: &[&str] = &[
-        "transaction_id",
-        "sold_at",
-        "sku",
-        "product_name",
-        "quantity",
-        "unit_price",
-        "currency",
-        "payment_method",
-    ];
+    const GEN: &[&str] =
+        &["transaction_id", "sold_at", "sku", "product_name", "quantity", "unit_price", "currency", "payment_method"];
 
     #[test]
     fn aliases_map_onto_contract_columns_whatever_the_case_and_separators() {
         let h = map_header(
-            &fields(&[
-                " Receipt-ID ",
-                "Sale Time",
-                "ITEM_ID",
-                "Qty",
-                "Unit Price",
-                "Tender",
-                "store note",
-            ]),
+            &fields(&[" Receipt-ID ", "Sale Time", "ITEM_ID", "Qty", "Unit Price", "Tender", "store note"]),
             &TableSchema::sales_default(),
         )
         .unwrap();
-        assert_eq!(
-            h.slots,
-            vec![
-                Some(0),
-                Some(1),
-                Some(2),
-                None,
-                Some(3),
-                Some(4),
-                None,
-                Some(5)
-            ]
-        );
+        assert_eq!(h.slots, vec![Some(0), Some(1), Some(2), None, Some(3), Some(4), None, Some(5)]);
         assert_eq!(h.extras, vec![(6, "store note".to_string())]);
     }
 
@@ -153,11 +107,8 @@ mod tests {
 
     #[test]
     fn missing_required_columns_are_all_named() {
-        let err = map_header(
-            &fields(&["transaction_id", "sold_at", "sku"]),
-            &TableSchema::sales_default(),
-        )
-        .unwrap_err();
+        let err =
+            map_header(&fields(&["transaction_id", "sold_at", "sku"]), &TableSchema::sales_default()).unwrap_err();
         match err {
             IngestError::MissingRequiredColumns { columns } => {
                 assert_eq!(columns, vec!["quantity", "price"])
@@ -168,10 +119,7 @@ mod tests {
 
     #[test]
     fn a_data_line_instead_of_a_header_is_no_header() {
-        let err = map_header(
-            &fields(&["001-1", "2025-07-30T10:00:00", "SKU1"]),
-            &TableSchema::sales_default(),
-        );
+        let err = map_header(&fields(&["001-1", "2025-07-30T10:00:00", "SKU1"]), &TableSchema::sales_default());
         assert!(matches!(err, Err(IngestError::NoHeader { .. })));
     }
 
@@ -180,17 +128,7 @@ mod tests {
         let mut f = fields(GEN);
         f.push("price".into());
         let err = map_header(&f, &TableSchema::sales_default()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                IngestError::DuplicateColumn {
-                    first: 6,
-                    second: 9,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, IngestError::DuplicateColumn { first: 6, second: 9, .. }), "{err}");
         assert!(err.to_string().contains("price"));
     }
 

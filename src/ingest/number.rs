@@ -91,25 +91,14 @@ fn split(s: &[u8], fmt: NumberFormat) -> Result<Parts<'_>, NumError> {
     if matches!(group_len, Some(n) if n != 3) {
         return Err(NumError::BadGrouping);
     }
-    Ok(Parts {
-        negative,
-        int,
-        frac,
-    })
+    Ok(Parts { negative, int, frac })
 }
 
 /// Parses a decimal with at most `scale` decimals and `precision` digits into the scaled
 /// integer (`"1,234.5"` at scale 4 is `12_345_000`). A currency symbol or code is dropped.
 #[inline]
-pub fn parse_decimal(
-    s: &[u8],
-    fmt: NumberFormat,
-    precision: u8,
-    scale: u8,
-) -> Result<i128, NumError> {
-    let plain = s
-        .iter()
-        .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+'));
+pub fn parse_decimal(s: &[u8], fmt: NumberFormat, precision: u8, scale: u8) -> Result<i128, NumError> {
+    let plain = s.iter().all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+'));
     if plain {
         return accumulate(split(s, fmt)?, precision, scale);
     }
@@ -121,14 +110,7 @@ pub fn parse_decimal(
             if p.negative || stripped.first() == Some(&b'+') {
                 return Err(NumError::NotANumber);
             }
-            return accumulate(
-                Parts {
-                    negative: true,
-                    ..p
-                },
-                precision,
-                scale,
-            );
+            return accumulate(Parts { negative: true, ..p }, precision, scale);
         }
     }
     let s = strip_currency(s);
@@ -219,33 +201,18 @@ mod tests {
     #[test]
     fn malformed_prices_are_rejected_never_rounded() {
         assert_eq!(price("12,50", DecimalPoint), Err(NumError::BadGrouping));
-        assert_eq!(
-            price("1,23,456.00", DecimalPoint),
-            Err(NumError::BadGrouping)
-        );
-        assert_eq!(
-            price("1234,567.00", DecimalPoint),
-            Err(NumError::BadGrouping)
-        );
+        assert_eq!(price("1,23,456.00", DecimalPoint), Err(NumError::BadGrouping));
+        assert_eq!(price("1234,567.00", DecimalPoint), Err(NumError::BadGrouping));
         assert_eq!(price("3.49", DecimalComma), Err(NumError::BadGrouping));
-        assert_eq!(
-            price("1.23456", DecimalPoint),
-            Err(NumError::TooManyDecimals)
-        );
-        assert_eq!(
-            price("1,23456", DecimalComma),
-            Err(NumError::TooManyDecimals)
-        );
+        assert_eq!(price("1.23456", DecimalPoint), Err(NumError::TooManyDecimals));
+        assert_eq!(price("1,23456", DecimalComma), Err(NumError::TooManyDecimals));
         assert_eq!(price("abc", DecimalPoint), Err(NumError::NotANumber));
         assert_eq!(price("1e3", DecimalPoint), Err(NumError::NotANumber));
         assert_eq!(price("1.2.3", DecimalPoint), Err(NumError::NotANumber));
         assert_eq!(price("€", DecimalPoint), Err(NumError::NotANumber));
         assert_eq!(price("€3.49 EUR", DecimalPoint), Err(NumError::NotANumber));
         assert_eq!(price("XYZ 3.49", DecimalPoint), Err(NumError::NotANumber));
-        assert_eq!(
-            price("123456789012345.0", DecimalPoint),
-            Err(NumError::TooLarge)
-        );
+        assert_eq!(price("123456789012345.0", DecimalPoint), Err(NumError::TooLarge));
         assert_eq!(price("--3", DecimalPoint), Err(NumError::NotANumber));
     }
 
@@ -259,10 +226,7 @@ mod tests {
         assert_eq!(parse_int(b"1,000", DecimalPoint), Ok(1000));
         assert_eq!(parse_int(b"3.5", DecimalPoint), Err(NumError::NotWhole));
         assert_eq!(parse_int(b"two", DecimalPoint), Err(NumError::NotANumber));
-        assert_eq!(
-            parse_int(b"99999999999999999999", DecimalPoint),
-            Err(NumError::TooLarge)
-        );
+        assert_eq!(parse_int(b"99999999999999999999", DecimalPoint), Err(NumError::TooLarge));
         assert_eq!(parse_int(b"", DecimalPoint), Err(NumError::NotANumber));
     }
 

@@ -17,9 +17,7 @@ use super::error::Result;
 /// `row_group_rows` rows per row group; no dictionary for `unique_columns` (all distinct).
 pub fn writer_properties(row_group_rows: usize, unique_columns: &[String]) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("valid level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .set_created_by(concat!("shoplake ", env!("CARGO_PKG_VERSION")).to_string());
@@ -54,14 +52,7 @@ pub fn write_batches<W: Write + Send>(
     props: WriterProperties,
     out: W,
 ) -> Result<u64> {
-    let mut writer = ArrowWriter::try_new(
-        Counting {
-            inner: out,
-            bytes: 0,
-        },
-        schema,
-        Some(props),
-    )?;
+    let mut writer = ArrowWriter::try_new(Counting { inner: out, bytes: 0 }, schema, Some(props))?;
     for batch in rx {
         writer.write(&batch)?;
     }

@@ -69,28 +69,16 @@ impl<J: Write> RejectedWriter<J> {
     /// Starts the file with the original header fields, then `line` and `reason`.
     pub fn new(out: J, header: &[String]) -> Result<Self> {
         let mut out = csv::WriterBuilder::new().flexible(true).from_writer(out);
-        let mut fields: Vec<Vec<u8>> = header
-            .iter()
-            .map(|h| neutralise(h.as_bytes()).into_owned())
-            .collect();
+        let mut fields: Vec<Vec<u8>> = header.iter().map(|h| neutralise(h.as_bytes()).into_owned()).collect();
         fields.push(b"line".to_vec());
         fields.push(b"reason".to_vec());
         out.write_record(&fields).map_err(csv_io)?;
-        Ok(RejectedWriter {
-            out,
-            width: header.len(),
-            record: Vec::new(),
-        })
+        Ok(RejectedWriter { out, width: header.len(), record: Vec::new() })
     }
 
     /// One rejected row: its fields as written (padded to the header's width when short;
     /// surplus fields follow `reason`), its line, and all reasons joined with `; `.
-    pub fn write(
-        &mut self,
-        fields: &csv::ByteRecord,
-        line: u64,
-        errors: &[RowError],
-    ) -> Result<()> {
+    pub fn write(&mut self, fields: &csv::ByteRecord, line: u64, errors: &[RowError]) -> Result<()> {
         self.record.clear();
         let n = fields.len();
         for f in fields.iter().take(self.width) {
@@ -100,17 +88,9 @@ impl<J: Write> RejectedWriter<J> {
             self.record.push(Vec::new());
         }
         self.record.push(line.to_string().into_bytes());
-        let reason = errors
-            .iter()
-            .map(|e| e.reason.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let reason = errors.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>().join("; ");
         self.record.push(neutralise(reason.as_bytes()).into_owned());
-        for f in fields
-            .iter()
-            .skip(self.width)
-            .take(n.saturating_sub(self.width))
-        {
+        for f in fields.iter().skip(self.width).take(n.saturating_sub(self.width)) {
             self.record.push(neutralise(f).into_owned());
         }
         self.out.write_record(&self.record).map_err(csv_io)
@@ -137,10 +117,7 @@ mod tests {
     #[test]
     fn formula_starters_are_prefixed_with_a_quote() {
         for v in ["=SUM(A1)", "+1", "-2", "@cmd", "\tx", "\rx"] {
-            assert_eq!(
-                neutralise(v.as_bytes()).as_ref(),
-                format!("'{v}").as_bytes()
-            );
+            assert_eq!(neutralise(v.as_bytes()).as_ref(), format!("'{v}").as_bytes());
         }
         assert_eq!(neutralise(b"plain").as_ref(), b"plain");
     }

@@ -46,12 +46,9 @@ impl ColumnType {
                     .strip_prefix("decimal(")
                     .and_then(|r| r.strip_suffix(')'))
                     .ok_or_else(|| IngestError::Schema(format!("unknown column type `{text}`")))?;
-                let (p, s) = inner
-                    .split_once(',')
-                    .ok_or_else(|| IngestError::Schema(format!("`{text}` needs decimal(p,s)")))?;
-                let bad = || {
-                    IngestError::Schema(format!("`{text}`: precision 1..=38, scale 0..=precision"))
-                };
+                let (p, s) =
+                    inner.split_once(',').ok_or_else(|| IngestError::Schema(format!("`{text}` needs decimal(p,s)")))?;
+                let bad = || IngestError::Schema(format!("`{text}`: precision 1..=38, scale 0..=precision"));
                 let precision: u8 = p.parse().map_err(|_| bad())?;
                 let scale: u8 = s.parse().map_err(|_| bad())?;
                 if precision == 0 || precision > 38 || scale > precision {
@@ -67,9 +64,7 @@ impl ColumnType {
         match self {
             ColumnType::String => DataType::Utf8,
             ColumnType::Int64 => DataType::Int64,
-            ColumnType::Decimal { precision, scale } => {
-                DataType::Decimal128(precision, scale as i8)
-            }
+            ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
             ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             ColumnType::Date => DataType::Date32,
             ColumnType::Bool => DataType::Boolean,
@@ -96,16 +91,14 @@ impl Check {
     /// Parses the TOML spelling (`non-negative`, `non-zero`, `unique`, `iso4217`,
     /// `same-date-as-partition`; `_` and `-` interchangeable).
     pub fn parse(text: &str) -> Result<Self> {
-        Ok(
-            match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-                "non-negative" => Check::NonNegative,
-                "non-zero" => Check::NonZero,
-                "unique" => Check::Unique,
-                "iso4217" | "iso-4217" => Check::Iso4217,
-                "same-date-as-partition" => Check::SameDateAsPartition,
-                _ => return Err(IngestError::Schema(format!("unknown check `{text}`"))),
-            },
-        )
+        Ok(match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "non-negative" => Check::NonNegative,
+            "non-zero" => Check::NonZero,
+            "unique" => Check::Unique,
+            "iso4217" | "iso-4217" => Check::Iso4217,
+            "same-date-as-partition" => Check::SameDateAsPartition,
+            _ => return Err(IngestError::Schema(format!("unknown check `{text}`"))),
+        })
     }
 }
 
@@ -173,19 +166,10 @@ impl TableSchema {
     pub fn sales_default() -> Self {
         use Check::*;
         use ColumnType::*;
-        let dec = Decimal {
-            precision: 18,
-            scale: 4,
-        };
+        let dec = Decimal { precision: 18, scale: 4 };
         TableSchema {
             columns: vec![
-                ColumnSpec::new(
-                    "transaction_id",
-                    String,
-                    true,
-                    &["txn_id", "receipt_id", "id"],
-                    &[Unique],
-                ),
+                ColumnSpec::new("transaction_id", String, true, &["txn_id", "receipt_id", "id"], &[Unique]),
                 ColumnSpec::new(
                     "sold_at",
                     Timestamp,
@@ -194,21 +178,9 @@ impl TableSchema {
                     &[SameDateAsPartition],
                 ),
                 ColumnSpec::new("sku", String, true, &["product_id", "item_id"], &[]),
-                ColumnSpec::new(
-                    "product_name",
-                    String,
-                    false,
-                    &["name", "item_name", "description"],
-                    &[],
-                ),
+                ColumnSpec::new("product_name", String, false, &["name", "item_name", "description"], &[]),
                 ColumnSpec::new("quantity", Int64, true, &["qty", "units"], &[NonZero]),
-                ColumnSpec::new(
-                    "price",
-                    dec,
-                    true,
-                    &["unit_price", "unitprice"],
-                    &[NonNegative],
-                ),
+                ColumnSpec::new("price", dec, true, &["unit_price", "unitprice"], &[NonNegative]),
                 ColumnSpec::new("currency", String, false, &[], &[Iso4217]),
                 ColumnSpec::new("payment_method", String, false, &["payment", "tender"], &[]),
             ],
@@ -225,16 +197,11 @@ impl TableSchema {
     /// checks = ["non-negative"]
     /// ```
     pub fn from_toml(text: &str) -> Result<Self> {
-        let file: SchemaFile =
-            toml::from_str(text).map_err(|e| IngestError::Schema(e.to_string()))?;
+        let file: SchemaFile = toml::from_str(text).map_err(|e| IngestError::Schema(e.to_string()))?;
         let mut columns = Vec::with_capacity(file.columns.len());
         for c in file.columns {
             let ty = ColumnType::parse(&c.ty)?;
-            let checks = c
-                .checks
-                .iter()
-                .map(|s| Check::parse(s))
-                .collect::<Result<Vec<_>>>()?;
+            let checks = c.checks.iter().map(|s| Check::parse(s)).collect::<Result<Vec<_>>>()?;
             for check in &checks {
                 let ok = match check {
                     Check::NonNegative | Check::NonZero => {
@@ -273,17 +240,12 @@ impl TableSchema {
         let mut seen = std::collections::HashMap::new();
         for (i, c) in self.columns.iter().enumerate() {
             if c.name.is_empty() {
-                return Err(IngestError::Schema(format!(
-                    "column {} has an empty name",
-                    i + 1
-                )));
+                return Err(IngestError::Schema(format!("column {} has an empty name", i + 1)));
             }
             for n in std::iter::once(&c.name).chain(&c.aliases) {
                 if let Some(other) = seen.insert(normalize_name(n), i) {
                     if other != i {
-                        return Err(IngestError::Schema(format!(
-                            "the name `{n}` is used by two columns"
-                        )));
+                        return Err(IngestError::Schema(format!("the name `{n}` is used by two columns")));
                     }
                 }
             }
@@ -297,19 +259,13 @@ impl TableSchema {
     }
 
     pub(crate) fn arrow_fields(&self) -> Vec<Field> {
-        self.columns
-            .iter()
-            .map(|c| Field::new(&c.name, c.ty.arrow_type(), !c.required))
-            .collect()
+        self.columns.iter().map(|c| Field::new(&c.name, c.ty.arrow_type(), !c.required)).collect()
     }
 }
 
 /// Header comparison key: lower-case, without spaces, `-` and `_`.
 pub fn normalize_name(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
-        .flat_map(char::to_lowercase)
-        .collect()
+    name.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != '_').flat_map(char::to_lowercase).collect()
 }
 
 #[cfg(test)]
@@ -319,18 +275,12 @@ mod tests {
     #[test]
     fn sales_default_matches_the_contract_types() {
         let s = TableSchema::sales_default().to_arrow();
-        assert_eq!(
-            s.field_with_name("price").unwrap().data_type(),
-            &DataType::Decimal128(18, 4)
-        );
+        assert_eq!(s.field_with_name("price").unwrap().data_type(), &DataType::Decimal128(18, 4));
         assert_eq!(
             s.field_with_name("sold_at").unwrap().data_type(),
             &DataType::Timestamp(TimeUnit::Microsecond, None)
         );
-        assert_eq!(
-            s.field_with_name("quantity").unwrap().data_type(),
-            &DataType::Int64
-        );
+        assert_eq!(s.field_with_name("quantity").unwrap().data_type(), &DataType::Int64);
         assert!(!s.field_with_name("transaction_id").unwrap().is_nullable());
         assert!(s.field_with_name("currency").unwrap().is_nullable());
         assert_eq!(s.fields().len(), 8);
@@ -356,13 +306,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(
-            s.columns[0].ty,
-            ColumnType::Decimal {
-                precision: 10,
-                scale: 2
-            }
-        );
+        assert_eq!(s.columns[0].ty, ColumnType::Decimal { precision: 10, scale: 2 });
         assert_eq!(s.columns[0].aliases, vec!["betrag"]);
         assert!(s.columns[1].has(Check::SameDateAsPartition));
         assert_eq!(s.columns[2].ty, ColumnType::Bool);

@@ -45,10 +45,9 @@ fn read_up_to<R: Read>(r: &mut R, n: usize, gzip: bool) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(n);
     match r.take(n as u64).read_to_end(&mut buf) {
         Ok(_) => Ok(buf),
-        Err(e) if gzip && is_decode_error(&e) => Err(IngestError::Undecodable {
-            line: 1,
-            detail: format!("the gzip data is damaged ({e})"),
-        }),
+        Err(e) if gzip && is_decode_error(&e) => {
+            Err(IngestError::Undecodable { line: 1, detail: format!("the gzip data is damaged ({e})") })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -79,10 +78,7 @@ pub fn sniff<'r, R: Read + 'r>(mut input: R) -> Result<Sniffed<'r>> {
         buf.drain(..3);
         encoding = TextEncoding::Utf8;
     } else if buf.starts_with(b"\xFF\xFE") || buf.starts_with(b"\xFE\xFF") {
-        return Err(IngestError::Undecodable {
-            line: 1,
-            detail: "it is UTF-16 text, which is not supported".into(),
-        });
+        return Err(IngestError::Undecodable { line: 1, detail: "it is UTF-16 text, which is not supported".into() });
     }
     check_not_binary(&buf)?;
     if encoding == TextEncoding::Undecided && !buf.is_ascii() {
@@ -90,28 +86,19 @@ pub fn sniff<'r, R: Read + 'r>(mut input: R) -> Result<Sniffed<'r>> {
         encoding = match std::str::from_utf8(&buf) {
             Ok(_) => TextEncoding::Utf8,
             Err(e) if e.error_len().is_none() && full => TextEncoding::Utf8,
-            Err(e) if buf[..e.valid_up_to()].is_ascii() && plausible_1252(&buf) => {
-                TextEncoding::Windows1252
-            }
+            Err(e) if buf[..e.valid_up_to()].is_ascii() && plausible_1252(&buf) => TextEncoding::Windows1252,
             Err(e) => {
                 let detail = if buf[..e.valid_up_to()].is_ascii() {
                     "it is neither UTF-8 nor Windows-1252 text"
                 } else {
                     "it is not valid UTF-8 text (did the encoding change within the file?)"
                 };
-                return Err(IngestError::Undecodable {
-                    line: line_at(&buf, e.valid_up_to()),
-                    detail: detail.into(),
-                });
+                return Err(IngestError::Undecodable { line: line_at(&buf, e.valid_up_to()), detail: detail.into() });
             }
         };
     }
     let delimiter = detect_delimiter(&buf, full);
-    Ok(Sniffed {
-        reader: Box::new(Cursor::new(buf).chain(reader)),
-        delimiter,
-        encoding,
-    })
+    Ok(Sniffed { reader: Box::new(Cursor::new(buf).chain(reader)), delimiter, encoding })
 }
 
 /// Refuses NUL bytes and bodies made mostly of control characters.
@@ -122,10 +109,8 @@ fn check_not_binary(buf: &[u8]) -> Result<()> {
             detail: "it contains binary data (a NUL byte); is this really a CSV file?".into(),
         });
     }
-    let controls = buf
-        .iter()
-        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f)
-        .count();
+    let controls =
+        buf.iter().filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f).count();
     if controls * 10 > buf.len() {
         return Err(IngestError::Undecodable {
             line: 1,
@@ -138,10 +123,9 @@ fn check_not_binary(buf: &[u8]) -> Result<()> {
 /// Bytes that Windows-1252 leaves undefined, or C0 controls other than tab/CR/LF, make a
 /// non-UTF-8 text implausible as 1252.
 pub fn plausible_1252(bytes: &[u8]) -> bool {
-    !bytes.iter().any(|&b| {
-        matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D)
-            || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-    })
+    !bytes
+        .iter()
+        .any(|&b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D) || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')))
 }
 
 const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -154,9 +138,7 @@ pub fn detect_delimiter(buf: &[u8], truncated: bool) -> u8 {
     let mut counts = [1usize; 4];
     let mut blank = true;
     let mut in_quotes = false;
-    let mut complete_end = true;
     for &b in buf {
-        complete_end = false;
         if b == b'"' {
             in_quotes = !in_quotes;
             blank = false;
@@ -171,7 +153,6 @@ pub fn detect_delimiter(buf: &[u8], truncated: bool) -> u8 {
             }
             counts = [1; 4];
             blank = true;
-            complete_end = true;
         } else if let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
             counts[i] += 1;
             blank = false;
@@ -179,7 +160,7 @@ pub fn detect_delimiter(buf: &[u8], truncated: bool) -> u8 {
             blank = false;
         }
     }
-    if !blank && !(truncated && !complete_end) {
+    if !blank && !truncated {
         records.push(counts);
     }
     let Some((header, rest)) = records.split_first() else {
@@ -235,10 +216,7 @@ mod tests {
     #[test]
     fn damaged_gzip_is_undecodable() {
         let body = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff];
-        assert!(matches!(
-            sniff(&body[..]),
-            Err(IngestError::Undecodable { .. })
-        ));
+        assert!(matches!(sniff(&body[..]), Err(IngestError::Undecodable { .. })));
     }
 
     #[test]
@@ -252,34 +230,16 @@ mod tests {
 
     #[test]
     fn encodings_are_told_apart() {
-        assert_eq!(
-            sniff(&b"a,b\n1,2\n"[..]).unwrap().encoding,
-            TextEncoding::Undecided
-        );
-        assert_eq!(
-            sniff("a,b\ncaf\u{e9},2\n".as_bytes()).unwrap().encoding,
-            TextEncoding::Utf8
-        );
-        assert_eq!(
-            sniff(&b"a,b\ncaf\xE9,2\n"[..]).unwrap().encoding,
-            TextEncoding::Windows1252
-        );
+        assert_eq!(sniff(&b"a,b\n1,2\n"[..]).unwrap().encoding, TextEncoding::Undecided);
+        assert_eq!(sniff("a,b\ncaf\u{e9},2\n".as_bytes()).unwrap().encoding, TextEncoding::Utf8);
+        assert_eq!(sniff(&b"a,b\ncaf\xE9,2\n"[..]).unwrap().encoding, TextEncoding::Windows1252);
     }
 
     #[test]
     fn binary_and_empty_bodies_are_refused() {
         assert!(matches!(sniff(&b""[..]), Err(IngestError::Empty)));
-        assert!(matches!(
-            sniff(&b"a,b\n1\x002\n"[..]),
-            Err(IngestError::Undecodable { line: 2, .. })
-        ));
-        assert!(matches!(
-            sniff(&b"\x01\x02\x03\x04\x05abc"[..]),
-            Err(IngestError::Undecodable { .. })
-        ));
-        assert!(matches!(
-            sniff(&b"a,b\n\x81\x8d\n"[..]),
-            Err(IngestError::Undecodable { line: 2, .. })
-        ));
+        assert!(matches!(sniff(&b"a,b\n1\x002\n"[..]), Err(IngestError::Undecodable { line: 2, .. })));
+        assert!(matches!(sniff(&b"\x01\x02\x03\x04\x05abc"[..]), Err(IngestError::Undecodable { .. })));
+        assert!(matches!(sniff(&b"a,b\n\x81\x8d\n"[..]), Err(IngestError::Undecodable { line: 2, .. })));
     }
 }

@@ -11,8 +11,7 @@ use chrono::NaiveDate;
 
 use super::*;
 
-const HEADER: &str =
-    "transaction_id,sold_at,sku,product_name,quantity,unit_price,currency,payment_method";
+const HEADER: &str = "transaction_id,sold_at,sku,product_name,quantity,unit_price,currency,payment_method";
 const DAY: &str = "2025-07-30";
 
 fn day() -> NaiveDate {
@@ -20,17 +19,9 @@ fn day() -> NaiveDate {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../../tests/fixtures/csv/{name}",
-        file!().rsplit_once('/').unwrap().0
-    );
+    let path = format!("{}/../../tests/fixtures/csv/{name}", file!().rsplit_once('/').unwrap().0);
     std::fs::read(&path)
-        .or_else(|_| {
-            std::fs::read(format!(
-                "{}/tests/fixtures/csv/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-        })
+        .or_else(|_| std::fs::read(format!("{}/tests/fixtures/csv/{name}", env!("CARGO_MANIFEST_DIR"))))
         .or_else(|_| std::fs::read(format!("/work/main/tests/fixtures/csv/{name}")))
         .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
@@ -53,37 +44,17 @@ impl Run {
         self.batch.as_ref().expect("a parquet file")
     }
     fn strings(&self, col: &str) -> Vec<Option<String>> {
-        let a = self
-            .batch()
-            .column_by_name(col)
-            .unwrap_or_else(|| panic!("column {col}"));
-        a.as_string::<i32>()
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect()
+        let a = self.batch().column_by_name(col).unwrap_or_else(|| panic!("column {col}"));
+        a.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect()
     }
     fn ints(&self, col: &str) -> Vec<i64> {
-        self.batch()
-            .column_by_name(col)
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .values()
-            .to_vec()
+        self.batch().column_by_name(col).unwrap().as_primitive::<Int64Type>().values().to_vec()
     }
     fn prices(&self) -> Vec<i128> {
-        self.batch()
-            .column_by_name("price")
-            .unwrap()
-            .as_primitive::<Decimal128Type>()
-            .values()
-            .to_vec()
+        self.batch().column_by_name("price").unwrap().as_primitive::<Decimal128Type>().values().to_vec()
     }
     fn reasons(&self) -> Vec<String> {
-        self.report()
-            .errors
-            .iter()
-            .map(|e| e.reason.clone())
-            .collect()
+        self.report().errors.iter().map(|e| e.reason.clone()).collect()
     }
 }
 
@@ -92,28 +63,16 @@ fn run_with(body: &[u8], options: &IngestOptions) -> Run {
     let mut rejected = Vec::new();
     let result = ingest(body, day(), options, &mut parquet, &mut rejected);
     parquet.seek(SeekFrom::Start(0)).unwrap();
-    let batch = ParquetRecordBatchReaderBuilder::try_new(parquet)
-        .ok()
-        .map(|b| {
-            let schema = b.schema().clone();
-            let batches: Vec<RecordBatch> = b.build().unwrap().map(|r| r.unwrap()).collect();
-            arrow::compute::concat_batches(&schema, &batches).unwrap()
-        });
-    Run {
-        result,
-        batch,
-        rejected: String::from_utf8(rejected).unwrap(),
-    }
+    let batch = ParquetRecordBatchReaderBuilder::try_new(parquet).ok().map(|b| {
+        let schema = b.schema().clone();
+        let batches: Vec<RecordBatch> = b.build().unwrap().map(|r| r.unwrap()).collect();
+        arrow::compute::concat_batches(&schema, &batches).unwrap()
+    });
+    Run { result, batch, rejected: String::from_utf8(rejected).unwrap() }
 }
 
 fn run(body: &[u8]) -> Run {
-    run_with(
-        body,
-        &IngestOptions {
-            max_rejected_fraction: 1.0,
-            ..IngestOptions::default()
-        },
-    )
+    run_with(body, &IngestOptions { max_rejected_fraction: 1.0, ..IngestOptions::default() })
 }
 
 fn rows(lines: &[&str]) -> Vec<u8> {
@@ -138,31 +97,17 @@ fn utf8_with_bom_and_crlf_is_read_and_bom_is_not_part_of_a_column_name() {
     let r = run(&fixture("utf8_bom_crlf.csv"));
     assert_eq!(r.report().rows_accepted, 2);
     assert_eq!(r.report().encoding, "utf-8");
-    assert_eq!(
-        r.strings("transaction_id"),
-        vec![Some("001-1".into()), Some("001-2".into())]
-    );
+    assert_eq!(r.strings("transaction_id"), vec![Some("001-1".into()), Some("001-2".into())]);
     assert_eq!(r.strings("product_name")[0].as_deref(), Some("Café"));
-    assert_eq!(
-        r.strings("payment_method")[1].as_deref(),
-        Some("cash"),
-        "CR is not part of the last value"
-    );
+    assert_eq!(r.strings("payment_method")[1].as_deref(), Some("cash"), "CR is not part of the last value");
 }
 
 #[test]
 fn windows_1252_text_is_detected_and_converted() {
     let r = run(&fixture("windows1252.csv"));
     assert_eq!(r.report().encoding, "windows-1252");
-    assert_eq!(
-        r.strings("product_name"),
-        vec![Some("café crème".into()), Some("Straße € 5".into())]
-    );
-    assert_eq!(
-        r.prices(),
-        vec![25_000, 30_000],
-        "0x80 is the euro sign before a price"
-    );
+    assert_eq!(r.strings("product_name"), vec![Some("café crème".into()), Some("Straße € 5".into())]);
+    assert_eq!(r.prices(), vec![25_000, 30_000], "0x80 is the euro sign before a price");
 }
 
 #[test]
@@ -184,10 +129,7 @@ fn invalid_utf8_after_utf8_text_is_undecodable_with_its_line() {
     let mut body = rows(&["a,2025-07-30T10:00:00,SKU1,Café,1,1.00,EUR,card"]);
     body.extend_from_slice(b"b,2025-07-30T10:00:00,SKU1,caf\xe9,1,1.00,EUR,card\n");
     let err = run(&body).result.unwrap_err();
-    assert!(
-        matches!(err, IngestError::Undecodable { line: 3, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, IngestError::Undecodable { line: 3, .. }), "{err}");
     assert!(err.to_string().contains("Line 3"), "{err}");
 }
 
@@ -198,11 +140,7 @@ fn semicolon_files_use_the_decimal_comma() {
     assert_eq!(r.report().rows_rejected, 0, "{:?}", r.report().errors);
     assert_eq!(r.prices(), vec![12_345_000, 34_900, 5_000]);
     assert_eq!(r.strings("product_name")[1].as_deref(), Some("Tea, green"));
-    assert_eq!(
-        r.strings("currency"),
-        vec![Some("EUR".into()); 3],
-        "lower-case and empty currency"
-    );
+    assert_eq!(r.strings("currency"), vec![Some("EUR".into()); 3], "lower-case and empty currency");
 }
 
 #[test]
@@ -213,10 +151,7 @@ fn tab_and_pipe_delimiters_are_detected() {
     assert_eq!(tab.strings("product_name")[0].as_deref(), Some("Milk, 1l"));
     let pipe = run(&fixture("pipe_delimited.csv"));
     assert_eq!(pipe.report().delimiter, b'|');
-    assert_eq!(
-        pipe.strings("product_name")[1].as_deref(),
-        Some("Pipe | inside")
-    );
+    assert_eq!(pipe.strings("product_name")[1].as_deref(), Some("Pipe | inside"));
     assert_eq!(pipe.strings("currency")[1].as_deref(), Some("USD"));
 }
 
@@ -228,11 +163,7 @@ fn quoted_fields_keep_delimiters_quotes_and_newlines_and_lines_count_physically(
     assert_eq!(names[1].as_deref(), Some("Chocolate \"special\""));
     assert_eq!(names[2].as_deref(), Some("Gift box\ntwo lines\nthree"));
     assert_eq!(r.report().errors.len(), 1);
-    assert_eq!(
-        r.report().errors[0].line,
-        7,
-        "the record after a 3-line field starts on line 7"
-    );
+    assert_eq!(r.report().errors[0].line, 7, "the record after a 3-line field starts on line 7");
 }
 
 #[test]
@@ -240,12 +171,7 @@ fn header_aliases_map_and_unknown_columns_are_kept_as_strings() {
     let r = run(&fixture("aliases_and_extra_columns.csv"));
     let report = r.report();
     assert_eq!(report.rows_accepted, 2, "{:?}", report.errors);
-    let fields: Vec<&str> = report
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
+    let fields: Vec<&str> = report.schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(
         fields,
         [
@@ -261,23 +187,10 @@ fn header_aliases_map_and_unknown_columns_are_kept_as_strings() {
             "column_10"
         ]
     );
-    assert_eq!(
-        r.batch()
-            .schema()
-            .field_with_name("Store Note")
-            .unwrap()
-            .data_type(),
-        &DataType::Utf8
-    );
-    assert_eq!(
-        r.strings("Store Note"),
-        vec![Some("window seat".into()), None]
-    );
+    assert_eq!(r.batch().schema().field_with_name("Store Note").unwrap().data_type(), &DataType::Utf8);
+    assert_eq!(r.strings("Store Note"), vec![Some("window seat".into()), None]);
     assert_eq!(r.strings("column_10"), vec![None, Some("x".into())]);
-    assert_eq!(
-        r.strings("payment_method"),
-        vec![Some("card".into()), Some("cash".into())]
-    );
+    assert_eq!(r.strings("payment_method"), vec![Some("card".into()), Some("cash".into())]);
 }
 
 #[test]
@@ -288,19 +201,13 @@ fn header_only_file_gives_a_valid_parquet_file_with_the_schema_and_no_rows() {
     let b = r.batch();
     assert_eq!(b.num_rows(), 0);
     assert_eq!(b.schema().fields().len(), 8);
-    assert_eq!(
-        b.schema().field_with_name("price").unwrap().data_type(),
-        &DataType::Decimal128(18, 4)
-    );
+    assert_eq!(b.schema().field_with_name("price").unwrap().data_type(), &DataType::Decimal128(18, 4));
 }
 
 #[test]
 fn empty_and_blank_only_bodies_are_refused() {
     assert!(matches!(run(b"").result, Err(IngestError::Empty)));
-    assert!(matches!(
-        run(b"\n  \n\t\n").result,
-        Err(IngestError::NoHeader { .. })
-    ));
+    assert!(matches!(run(b"\n  \n\t\n").result, Err(IngestError::NoHeader { .. })));
 }
 
 #[test]
@@ -314,25 +221,13 @@ fn blank_lines_are_skipped_not_counted_and_lines_stay_physical() {
 
 #[test]
 fn records_with_the_wrong_number_of_fields_are_rejected() {
-    let r = run(&rows(&[
-        &ok_row("a"),
-        "b,2025-07-30T10:00:00,SKU1,Milk,1,1.00,EUR",
-        &format!("{},extra", ok_row("c")),
-    ]));
-    assert_eq!(
-        r.reasons(),
-        vec!["expected 8 fields, found 7", "expected 8 fields, found 9"]
-    );
+    let r =
+        run(&rows(&[&ok_row("a"), "b,2025-07-30T10:00:00,SKU1,Milk,1,1.00,EUR", &format!("{},extra", ok_row("c"))]));
+    assert_eq!(r.reasons(), vec!["expected 8 fields, found 7", "expected 8 fields, found 9"]);
     assert_eq!(r.report().errors[0].column, None);
     let lines: Vec<&str> = r.rejected.lines().collect();
-    assert_eq!(
-        lines[1],
-        "b,2025-07-30T10:00:00,SKU1,Milk,1,1.00,EUR,,3,\"expected 8 fields, found 7\""
-    );
-    assert_eq!(
-        lines[2],
-        "c,2025-07-30T10:00:00,SKU1,Milk,1,1.00,EUR,card,4,\"expected 8 fields, found 9\",extra"
-    );
+    assert_eq!(lines[1], "b,2025-07-30T10:00:00,SKU1,Milk,1,1.00,EUR,,3,\"expected 8 fields, found 7\"");
+    assert_eq!(lines[2], "c,2025-07-30T10:00:00,SKU1,Milk,1,1.00,EUR,card,4,\"expected 8 fields, found 9\",extra");
 }
 
 #[test]
@@ -347,10 +242,7 @@ fn accepted_price_forms_are_stored_exactly() {
         &row("g", "2025-07-30T10:00:00", "1", "0", "EUR"),
     ]));
     assert_eq!(r.report().rows_rejected, 0, "{:?}", r.report().errors);
-    assert_eq!(
-        r.prices(),
-        vec![12_345_000, 12_345_000, 34_900, 34_900, 34_900, 1, 0]
-    );
+    assert_eq!(r.prices(), vec![12_345_000, 12_345_000, 34_900, 34_900, 34_900, 1, 0]);
 }
 
 #[test]
@@ -366,18 +258,10 @@ fn bad_prices_are_rejected_with_a_reason_and_never_rounded() {
     let reasons = r.reasons();
     assert_eq!(reasons[0], "price must not be negative");
     assert_eq!(reasons[1], "price has more than 4 decimals");
-    assert!(
-        reasons[2].contains("groups of three digits"),
-        "{}",
-        reasons[2]
-    );
+    assert!(reasons[2].contains("groups of three digits"), "{}", reasons[2]);
     assert_eq!(reasons[3], "price is not a number");
     assert_eq!(reasons[4], "price is required but empty");
-    assert!(r
-        .report()
-        .errors
-        .iter()
-        .all(|e| e.column.as_deref() == Some("price")));
+    assert!(r.report().errors.iter().all(|e| e.column.as_deref() == Some("price")));
     assert_eq!(r.report().errors[1].value.as_deref(), Some("1.23456"));
 }
 
@@ -395,11 +279,7 @@ fn quantity_forms_are_whole_numbers_and_zero_is_rejected() {
     assert_eq!(r.ints("quantity"), vec![3, 3, 3, -2]);
     assert_eq!(
         r.reasons(),
-        vec![
-            "quantity must be a whole number",
-            "quantity must not be zero",
-            "quantity is not a number"
-        ]
+        vec!["quantity must be a whole number", "quantity must not be zero", "quantity is not a number"]
     );
 }
 
@@ -414,33 +294,15 @@ fn sold_at_forms_keep_the_written_wall_clock_and_must_be_on_the_upload_date() {
         &row("f", "2025-07-30T25:61:00", "1", "1", "EUR"),
         &row("g", "31/02/2025 10:00", "1", "1", "EUR"),
     ]));
-    let ts = r
-        .batch()
-        .column_by_name("sold_at")
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>();
-    let shown: Vec<String> = (0..ts.len())
-        .map(|i| {
-            ts.value_as_datetime(i)
-                .unwrap()
-                .format("%F %T%.3f")
-                .to_string()
-        })
-        .collect();
+    let ts = r.batch().column_by_name("sold_at").unwrap().as_primitive::<TimestampMicrosecondType>();
+    let shown: Vec<String> =
+        (0..ts.len()).map(|i| ts.value_as_datetime(i).unwrap().format("%F %T%.3f").to_string()).collect();
     assert_eq!(
         shown,
-        [
-            "2025-07-30 14:03:27.000",
-            "2025-07-30 14:03:27.000",
-            "2025-07-30 14:03:27.250",
-            "2025-07-30 23:30:00.000"
-        ]
+        ["2025-07-30 14:03:27.000", "2025-07-30 14:03:27.000", "2025-07-30 14:03:27.250", "2025-07-30 23:30:00.000"]
     );
     let reasons = r.reasons();
-    assert_eq!(
-        reasons[0],
-        "sold_at is on 2025-07-31 but the file is for 2025-07-30"
-    );
+    assert_eq!(reasons[0], "sold_at is on 2025-07-31 but the file is for 2025-07-30");
     assert!(reasons[1].starts_with("sold_at is not a valid date and time"));
     assert_eq!(reasons.len(), 3);
 }
@@ -453,26 +315,16 @@ fn a_configured_timestamp_format_is_accepted_besides_iso() {
         ..IngestOptions::default()
     };
     let r = run_with(
-        &rows(&[
-            &row("a", "30/07/2025 10:00", "1", "1", "EUR"),
-            &row("b", "31/07/2025 10:00", "1", "1", "EUR"),
-        ]),
+        &rows(&[&row("a", "30/07/2025 10:00", "1", "1", "EUR"), &row("b", "31/07/2025 10:00", "1", "1", "EUR")]),
         &options,
     );
     assert_eq!(r.report().rows_accepted, 1);
-    assert_eq!(
-        r.reasons(),
-        vec!["sold_at is on 2025-07-31 but the file is for 2025-07-30"]
-    );
+    assert_eq!(r.reasons(), vec!["sold_at is on 2025-07-31 but the file is for 2025-07-30"]);
 }
 
 #[test]
 fn currency_defaults_is_upper_cased_and_must_be_iso_4217() {
-    let options = IngestOptions {
-        default_currency: "CHF".into(),
-        max_rejected_fraction: 1.0,
-        ..Default::default()
-    };
+    let options = IngestOptions { default_currency: "CHF".into(), max_rejected_fraction: 1.0, ..Default::default() };
     let r = run_with(
         &rows(&[
             &row("a", "2025-07-30T10:00:00", "1", "1", ""),
@@ -482,14 +334,8 @@ fn currency_defaults_is_upper_cased_and_must_be_iso_4217() {
         ]),
         &options,
     );
-    assert_eq!(
-        r.strings("currency"),
-        vec![Some("CHF".into()), Some("USD".into())]
-    );
-    assert_eq!(
-        r.report().errors[0].reason,
-        "currency is not an ISO 4217 currency code such as EUR"
-    );
+    assert_eq!(r.strings("currency"), vec![Some("CHF".into()), Some("USD".into())]);
+    assert_eq!(r.report().errors[0].reason, "currency is not an ISO 4217 currency code such as EUR");
     assert_eq!(r.report().rows_rejected, 2);
 }
 
@@ -501,24 +347,11 @@ fn a_missing_currency_column_means_the_default_currency() {
 
 #[test]
 fn duplicates_count_only_against_earlier_accepted_rows() {
-    let r = run(&rows(&[
-        &row("x", "2025-07-30T10:00:00", "zero", "1", "EUR"),
-        &ok_row("x"),
-        &ok_row("x"),
-        &ok_row("y"),
-    ]));
-    assert_eq!(
-        r.strings("transaction_id"),
-        vec![Some("x".into()), Some("y".into())]
-    );
-    assert_eq!(
-        r.report().errors.iter().map(|e| e.line).collect::<Vec<_>>(),
-        vec![2, 4]
-    );
-    assert_eq!(
-        r.report().errors[1].reason,
-        "transaction_id repeats the transaction_id of an earlier row of this file"
-    );
+    let r =
+        run(&rows(&[&row("x", "2025-07-30T10:00:00", "zero", "1", "EUR"), &ok_row("x"), &ok_row("x"), &ok_row("y")]));
+    assert_eq!(r.strings("transaction_id"), vec![Some("x".into()), Some("y".into())]);
+    assert_eq!(r.report().errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 4]);
+    assert_eq!(r.report().errors[1].reason, "transaction_id repeats the transaction_id of an earlier row of this file");
 }
 
 #[test]
@@ -526,38 +359,19 @@ fn every_defect_of_a_row_is_reported_and_the_row_counted_once() {
     let r = run(&rows(&["=1+1,2025-07-31T10:00:00,,Milk,0,-1,XYZ,@card"]));
     let report = r.report();
     assert_eq!(report.rows_rejected, 1);
-    let cols: Vec<&str> = report
-        .errors
-        .iter()
-        .map(|e| e.column.as_deref().unwrap())
-        .collect();
+    let cols: Vec<&str> = report.errors.iter().map(|e| e.column.as_deref().unwrap()).collect();
     assert_eq!(cols, ["sold_at", "sku", "quantity", "price", "currency"]);
     let line = r.rejected.lines().nth(1).unwrap();
-    assert!(
-        line.starts_with("'=1+1,2025-07-31T10:00:00,,Milk,0,'-1,XYZ,'@card,2,"),
-        "{line}"
-    );
-    assert!(
-        line.contains("; sku is required but empty; quantity must not be zero; "),
-        "{line}"
-    );
+    assert!(line.starts_with("'=1+1,2025-07-31T10:00:00,,Milk,0,'-1,XYZ,'@card,2,"), "{line}");
+    assert!(line.contains("; sku is required but empty; quantity must not be zero; "), "{line}");
 }
 
 #[test]
 fn rejected_rows_file_has_the_original_header_plus_line_and_reason() {
-    let r = run(&rows(&[&row(
-        "a",
-        "2025-07-30T10:00:00",
-        "1",
-        "\t-3",
-        "EUR",
-    )]));
+    let r = run(&rows(&[&row("a", "2025-07-30T10:00:00", "1", "\t-3", "EUR")]));
     let mut lines = r.rejected.lines();
     assert_eq!(lines.next().unwrap(), format!("{HEADER},line,reason"));
-    assert!(lines
-        .next()
-        .unwrap()
-        .starts_with("a,2025-07-30T10:00:00,SKU1,Milk,1,'\t-3,EUR,card,2,"));
+    assert!(lines.next().unwrap().starts_with("a,2025-07-30T10:00:00,SKU1,Milk,1,'\t-3,EUR,card,2,"));
 }
 
 #[test]
@@ -568,17 +382,11 @@ fn more_rejected_rows_than_the_fraction_refuses_the_file() {
     let body = rows(&refs);
     // 1 of 20 = 5 %: not more than the default limit.
     assert!(run_with(&body, &IngestOptions::default()).result.is_ok());
-    let strict = IngestOptions {
-        max_rejected_fraction: 0.04,
-        ..IngestOptions::default()
-    };
+    let strict = IngestOptions { max_rejected_fraction: 0.04, ..IngestOptions::default() };
     match run_with(&body, &strict).result {
         Err(e @ IngestError::TooManyRejected { .. }) => {
             let text = e.to_string();
-            assert!(
-                text.contains("1 of 20 rows were rejected (5.0 %)"),
-                "{text}"
-            );
+            assert!(text.contains("1 of 20 rows were rejected (5.0 %)"), "{text}");
             assert!(text.contains("line 21, column quantity"), "{text}");
         }
         other => panic!("{other:?}"),
@@ -598,22 +406,15 @@ fn gzip_bodies_give_the_same_parquet_as_plain_ones() {
 
 #[test]
 fn missing_required_columns_and_data_without_header_are_refused_whole() {
-    let err = run(b"transaction_id,sold_at,sku,quantity\na,2025-07-30T10:00:00,S,1\n")
-        .result
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "The header line (line 1) lacks the required column(s): price."
-    );
+    let err = run(b"transaction_id,sold_at,sku,quantity\na,2025-07-30T10:00:00,S,1\n").result.unwrap_err();
+    assert_eq!(err.to_string(), "The header line (line 1) lacks the required column(s): price.");
     let err = run(ok_row("a").as_bytes()).result.unwrap_err();
     assert!(matches!(err, IngestError::NoHeader { .. }), "{err}");
 }
 
 #[test]
 fn binary_input_is_undecodable() {
-    let err = run(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-        .result
-        .unwrap_err();
+    let err = run(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR").result.unwrap_err();
     assert!(matches!(err, IngestError::Undecodable { .. }), "{err}");
 }
 
@@ -636,20 +437,10 @@ fn a_toml_schema_drives_types_and_checks() {
         "#,
     )
     .unwrap();
-    let options = IngestOptions {
-        schema,
-        max_rejected_fraction: 1.0,
-        ..IngestOptions::default()
-    };
-    let r = run_with(
-        b"Day,Paid,Amount\n2025-07-30,yes,1.5\n2025-07-29,no,0\n2025-07-30,maybe,1.234\n",
-        &options,
-    );
+    let options = IngestOptions { schema, max_rejected_fraction: 1.0, ..IngestOptions::default() };
+    let r = run_with(b"Day,Paid,Amount\n2025-07-30,yes,1.5\n2025-07-29,no,0\n2025-07-30,maybe,1.234\n", &options);
     assert_eq!(r.report().rows_accepted, 1);
-    assert_eq!(
-        r.batch().schema().field(2).data_type(),
-        &DataType::Decimal128(10, 2)
-    );
+    assert_eq!(r.batch().schema().field(2).data_type(), &DataType::Decimal128(10, 2));
     assert_eq!(
         r.reasons(),
         vec![
@@ -666,17 +457,12 @@ fn gen_sales_script() -> std::path::PathBuf {
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datagen/gen_sales.py"),
         std::path::PathBuf::from("/work/shared/datagen/gen_sales.py"),
     ];
-    candidates
-        .into_iter()
-        .find(|p| p.exists())
-        .expect("shared/datagen/gen_sales.py next to the repository")
+    candidates.into_iter().find(|p| p.exists()).expect("shared/datagen/gen_sales.py next to the repository")
 }
 
 /// `"123.45"` (2 decimals, maybe negative) as a scale-4 integer.
 fn scaled(total: &str) -> i128 {
-    let (neg, t) = total
-        .strip_prefix('-')
-        .map_or((false, total), |t| (true, t));
+    let (neg, t) = total.strip_prefix('-').map_or((false, total), |t| (true, t));
     let (i, f) = t.split_once('.').unwrap();
     let v = i.parse::<i128>().unwrap() * 10_000 + f.parse::<i128>().unwrap() * 100;
     if neg {
@@ -692,72 +478,30 @@ fn messy_generated_file_round_trips_with_types_and_the_exact_total_sales() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("python3")
         .arg(gen_sales_script())
-        .args([
-            "--shops",
-            "1",
-            "--days",
-            "1",
-            "--rows-per-file",
-            "20000",
-            "--messy",
-            "0.05",
-        ])
+        .args(["--shops", "1", "--days", "1", "--rows-per-file", "20000", "--messy", "0.05"])
         .args(["--start-date", DAY, "--out"])
         .arg(dir.path())
         .output()
         .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let body = std::fs::read(dir.path().join(format!("shop_001/{DAY}.csv"))).unwrap();
 
     // Act: the default 5 % limit applies (about 3 % of rows are rejectable).
-    let r = run_with(
-        &body,
-        &IngestOptions {
-            batch_rows: 4096,
-            row_group_rows: 8192,
-            ..IngestOptions::default()
-        },
-    );
+    let r = run_with(&body, &IngestOptions { batch_rows: 4096, row_group_rows: 8192, ..IngestOptions::default() });
 
     // Assert
     let report = r.report();
     assert_eq!(report.rows_total, 20_000);
-    assert_eq!(
-        report.rows_rejected,
-        summary["rows_rejectable"].as_u64().unwrap(),
-        "{:?}",
-        &report.errors[..5]
-    );
+    assert_eq!(report.rows_rejected, summary["rows_rejectable"].as_u64().unwrap(), "{:?}", &report.errors[..5]);
     let b = r.batch();
     assert_eq!(b.num_rows() as u64, report.rows_accepted);
     let s = b.schema();
-    assert_eq!(
-        s.field_with_name("price").unwrap().data_type(),
-        &DataType::Decimal128(18, 4)
-    );
-    assert_eq!(
-        s.field_with_name("sold_at").unwrap().data_type(),
-        &DataType::Timestamp(TimeUnit::Microsecond, None)
-    );
-    assert_eq!(
-        s.field_with_name("quantity").unwrap().data_type(),
-        &DataType::Int64
-    );
-    assert_eq!(
-        s.field_with_name("sku").unwrap().data_type(),
-        &DataType::Utf8
-    );
-    let total: i128 = r
-        .prices()
-        .iter()
-        .zip(r.ints("quantity"))
-        .map(|(p, q)| p * q as i128)
-        .sum();
+    assert_eq!(s.field_with_name("price").unwrap().data_type(), &DataType::Decimal128(18, 4));
+    assert_eq!(s.field_with_name("sold_at").unwrap().data_type(), &DataType::Timestamp(TimeUnit::Microsecond, None));
+    assert_eq!(s.field_with_name("quantity").unwrap().data_type(), &DataType::Int64);
+    assert_eq!(s.field_with_name("sku").unwrap().data_type(), &DataType::Utf8);
+    let total: i128 = r.prices().iter().zip(r.ints("quantity")).map(|(p, q)| p * q as i128).sum();
     assert_eq!(total, scaled(summary["total_sales"].as_str().unwrap()));
     assert_eq!(r.rejected.lines().count() as u64, 1 + report.rows_rejected);
 }
@@ -770,59 +514,32 @@ fn parquet_has_zstd_row_groups_page_index_and_decimal_logical_type() {
         body.extend_from_slice(format!("{}\n", ok_row(&format!("id{i}"))).as_bytes());
     }
     let mut file = tempfile::tempfile().unwrap();
-    let options = IngestOptions {
-        batch_rows: 16,
-        row_group_rows: 40,
-        ..IngestOptions::default()
-    };
+    let options = IngestOptions { batch_rows: 16, row_group_rows: 40, ..IngestOptions::default() };
     ingest(&body[..], day(), &options, &mut file, std::io::sink()).unwrap();
     file.seek(SeekFrom::Start(0)).unwrap();
-    let opts = ::parquet::file::serialized_reader::ReadOptionsBuilder::new()
-        .with_page_index()
-        .build();
+    let opts = ::parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
     let reader = SerializedFileReader::new_with_options(file, opts).unwrap();
     let meta = reader.metadata();
     assert_eq!(meta.num_row_groups(), 3);
     assert!(meta.column_index().is_some() && meta.offset_index().is_some());
     let price = meta.row_group(0).column(5);
-    assert_eq!(
-        price.compression(),
-        ::parquet::basic::Compression::ZSTD(Default::default())
-    );
+    assert_eq!(price.compression(), ::parquet::basic::Compression::ZSTD(Default::default()));
     assert!(price.statistics().is_some());
     let descr = meta.file_metadata().schema_descr().column(5);
     assert_eq!(descr.physical_type(), ::parquet::basic::Type::INT64);
-    assert_eq!(
-        descr.logical_type_ref(),
-        Some(&::parquet::basic::LogicalType::decimal(4, 18))
-    );
+    assert_eq!(descr.logical_type_ref(), Some(&::parquet::basic::LogicalType::decimal(4, 18)));
 }
 
 #[test]
 fn every_refusal_reads_as_a_sentence_naming_the_place() {
     let texts = [
         IngestError::Empty.to_string(),
-        IngestError::Undecodable {
-            line: 7,
-            detail: "x".into(),
-        }
-        .to_string(),
-        IngestError::MissingRequiredColumns {
-            columns: vec!["price".into()],
-        }
-        .to_string(),
-        IngestError::DuplicateColumn {
-            column: "price".into(),
-            first: 2,
-            second: 5,
-        }
-        .to_string(),
+        IngestError::Undecodable { line: 7, detail: "x".into() }.to_string(),
+        IngestError::MissingRequiredColumns { columns: vec!["price".into()] }.to_string(),
+        IngestError::DuplicateColumn { column: "price".into(), first: 2, second: 5 }.to_string(),
     ];
     for t in &texts {
-        assert!(
-            t.ends_with('.') && t.chars().next().unwrap().is_uppercase(),
-            "{t}"
-        );
+        assert!(t.ends_with('.') && t.chars().next().unwrap().is_uppercase(), "{t}");
     }
     assert!(texts[1].contains("Line 7"));
 }

@@ -139,10 +139,7 @@ mod tests {
     use chrono::Datelike;
 
     fn micros(text: &str) -> i64 {
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-            .unwrap()
-            .and_utc()
-            .timestamp_micros()
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap().and_utc().timestamp_micros()
     }
 
     #[test]
@@ -157,26 +154,14 @@ mod tests {
             "2025-07-30T14:03:27-0530",
             "2025-07-30T14:03:27 +02",
         ] {
-            assert_eq!(
-                parse_iso_timestamp(s.as_bytes()).map(|t| t.1),
-                Some(want),
-                "{s}"
-            );
+            assert_eq!(parse_iso_timestamp(s.as_bytes()).map(|t| t.1), Some(want), "{s}");
         }
         assert_eq!(
-            parse_iso_timestamp(b"2025-07-30T14:03:27.123456789")
-                .unwrap()
-                .1,
+            parse_iso_timestamp(b"2025-07-30T14:03:27.123456789").unwrap().1,
             micros("2025-07-30 14:03:27.123456")
         );
-        assert_eq!(
-            parse_iso_timestamp(b"2025-07-30T14:03:27.5").unwrap().1,
-            micros("2025-07-30 14:03:27.5")
-        );
-        assert_eq!(
-            parse_iso_timestamp(b"2025-07-30T14:03").unwrap().1,
-            micros("2025-07-30 14:03:00")
-        );
+        assert_eq!(parse_iso_timestamp(b"2025-07-30T14:03:27.5").unwrap().1, micros("2025-07-30 14:03:27.5"));
+        assert_eq!(parse_iso_timestamp(b"2025-07-30T14:03").unwrap().1, micros("2025-07-30 14:03:00"));
     }
 
     #[test]
@@ -212,10 +197,7 @@ mod tests {
     #[test]
     fn configured_format_is_understood() {
         let (days, us) = parse_with_format("30/07/2025 10:00", "%d/%m/%Y %H:%M").unwrap();
-        assert_eq!(
-            days,
-            epoch_days(NaiveDate::from_ymd_opt(2025, 7, 30).unwrap())
-        );
+        assert_eq!(days, epoch_days(NaiveDate::from_ymd_opt(2025, 7, 30).unwrap()));
         assert_eq!(us, micros("2025-07-30 10:00:00"));
         assert!(parse_with_format("31/02/2025 10:00", "%d/%m/%Y %H:%M").is_none());
     }

@@ -30,13 +30,7 @@ pub struct DigestReader<R> {
 impl<R> DigestReader<R> {
     /// Wraps `inner`; reading more than `limit` bytes fails.
     pub fn new(inner: R, limit: u64) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-            limit,
-            over_limit: false,
-        }
+        Self { inner, hasher: Sha256::new(), bytes: 0, limit, over_limit: false }
     }
 
     /// What went through so far.
@@ -50,11 +44,7 @@ impl<R> DigestReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for DigestReader<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -90,10 +80,7 @@ mod tests {
         reader.read_to_end(&mut out).await.unwrap();
         let summary = reader.summary();
         assert_eq!(summary.bytes, 3);
-        assert_eq!(
-            summary.sha256_hex,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(summary.sha256_hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(!summary.over_limit);
     }
 

@@ -47,19 +47,11 @@ mod tests {
         let day = SalesDate::parse("2025-07-30").unwrap();
         let other = SalesDate::parse("2025-07-31").unwrap();
         let held = locks.lock(&shop, &day).await;
-        let blocked =
-            tokio::time::timeout(Duration::from_millis(50), locks.lock(&shop, &day)).await;
-        assert!(
-            blocked.is_err(),
-            "a second lock of the same shop-day must wait"
-        );
+        let blocked = tokio::time::timeout(Duration::from_millis(50), locks.lock(&shop, &day)).await;
+        assert!(blocked.is_err(), "a second lock of the same shop-day must wait");
         let free = tokio::time::timeout(Duration::from_millis(50), locks.lock(&shop, &other)).await;
         assert!(free.is_ok(), "another shop-day is independent");
         drop(held);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), locks.lock(&shop, &day))
-                .await
-                .is_ok()
-        );
+        assert!(tokio::time::timeout(Duration::from_millis(50), locks.lock(&shop, &day)).await.is_ok());
     }
 }

@@ -21,10 +21,7 @@ pub struct ScratchFiles {
 impl ScratchFiles {
     fn new(store: &dyn BlobStore, id: &UploadId) -> Self {
         let dir = store.scratch_dir();
-        Self {
-            parquet: dir.join(format!("{id}.parquet.part")),
-            rejected: dir.join(format!("{id}.rejected.part")),
-        }
+        Self { parquet: dir.join(format!("{id}.parquet.part")), rejected: dir.join(format!("{id}.rejected.part")) }
     }
 }
 
@@ -50,21 +47,15 @@ pub async fn ingest_archived(
     let (parquet_path, rejected_path) = (scratch.parquet.clone(), scratch.rejected.clone());
     let handle = tokio::runtime::Handle::current();
     let verdict = tokio::task::spawn_blocking(move || -> Result<IngestReport, IngestError> {
-        let input =
-            BufReader::with_capacity(1 << 20, SyncIoBridge::new_with_handle(reader, handle));
+        let input = BufReader::with_capacity(1 << 20, SyncIoBridge::new_with_handle(reader, handle));
         let mut parquet = BufWriter::with_capacity(1 << 20, std::fs::File::create(&parquet_path)?);
-        let mut rejected =
-            BufWriter::with_capacity(256 << 10, std::fs::File::create(&rejected_path)?);
+        let mut rejected = BufWriter::with_capacity(256 << 10, std::fs::File::create(&rejected_path)?);
         let report = ingest(input, date.naive(), &options, &mut parquet, &mut rejected)?;
         parquet.flush()?;
         rejected.flush()?;
         Ok(report)
     })
     .await
-    .unwrap_or_else(|panic| {
-        Err(IngestError::Io(std::io::Error::other(format!(
-            "ingest panicked: {panic}"
-        ))))
-    });
+    .unwrap_or_else(|panic| Err(IngestError::Io(std::io::Error::other(format!("ingest panicked: {panic}")))));
     Ok((scratch, verdict))
 }

@@ -27,14 +27,7 @@ impl Pipeline {
                 // The body never finished arriving; a raw object may exist if the crash came
                 // between storing it and recording it.
                 for gzip in [false, true] {
-                    self.store
-                        .delete(&layout::raw_key(
-                            &upload.shop_id,
-                            &upload.date,
-                            &upload.id,
-                            gzip,
-                        ))
-                        .await?;
+                    self.store.delete(&layout::raw_key(&upload.shop_id, &upload.date, &upload.id, gzip)).await?;
                 }
                 self.finish(
                     upload.id,
@@ -54,20 +47,10 @@ impl Pipeline {
             };
             let _shop_day = self.locks.lock(&upload.shop_id, &upload.date).await;
             if upload.status == UploadStatus::Received {
-                uploads
-                    .transition(
-                        &upload.id,
-                        UploadStatus::Received,
-                        UploadStatus::Processing,
-                        None,
-                    )
-                    .await?;
+                uploads.transition(&upload.id, UploadStatus::Received, UploadStatus::Processing, None).await?;
             }
             let current = uploads.current(&upload.shop_id, &upload.date).await?;
-            match self
-                .process(upload.id, &incoming, &raw_key, current.map(|c| c.id))
-                .await
-            {
+            match self.process(upload.id, &incoming, &raw_key, current.map(|c| c.id)).await {
                 Ok(()) => report.reprocessed += 1,
                 Err(PipelineError::Rejected { .. }) => report.rejected += 1,
                 Err(other) => {

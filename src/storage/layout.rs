@@ -43,10 +43,7 @@ mod tests {
             raw_key(&shop, &date, &id, true),
             "raw/shop_id=001/date=2025-07-30/0198a0a0-0000-7000-8000-000000000001.csv.gz"
         );
-        assert_eq!(
-            processed_key(&shop, &date),
-            "processed/shop_id=001/date=2025-07-30/data.parquet"
-        );
+        assert_eq!(processed_key(&shop, &date), "processed/shop_id=001/date=2025-07-30/data.parquet");
         assert_eq!(
             rejected_key(&shop, &date, &id),
             "rejected/shop_id=001/date=2025-07-30/0198a0a0-0000-7000-8000-000000000001.csv"

@@ -22,18 +22,15 @@ impl LocalFs {
     pub async fn open(root: impl Into<PathBuf>) -> StorageResult<Self> {
         let root = root.into();
         let tmp = root.join(TMP_DIR);
-        tokio::fs::create_dir_all(&tmp)
-            .await
-            .map_err(|source| unavailable("creating the data directory", source))?;
+        tokio::fs::create_dir_all(&tmp).await.map_err(|source| unavailable("creating the data directory", source))?;
         Ok(Self { root, tmp })
     }
 
     /// Removes temporary files left by a crash (called at start-up).
     pub async fn remove_temporary_files(&self) -> StorageResult<usize> {
         let mut removed = 0;
-        let mut entries = tokio::fs::read_dir(&self.tmp)
-            .await
-            .map_err(|source| unavailable("listing temporary files", source))?;
+        let mut entries =
+            tokio::fs::read_dir(&self.tmp).await.map_err(|source| unavailable("listing temporary files", source))?;
         while let Ok(Some(entry)) = entries.next_entry().await {
             if tokio::fs::remove_file(entry.path()).await.is_ok() {
                 removed += 1;
@@ -45,9 +42,7 @@ impl LocalFs {
     fn path_of(&self, key: &str) -> StorageResult<PathBuf> {
         let relative = Path::new(key);
         let safe = !key.is_empty()
-            && relative
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
+            && relative.components().all(|c| matches!(c, Component::Normal(_)))
             && !key.starts_with(TMP_DIR);
         if !safe {
             return Err(StorageError::InvalidKey(key.to_owned()));
@@ -68,9 +63,7 @@ impl LocalFs {
             .map_err(|source| unavailable("creating a partition directory", source))?;
         let result = match mode {
             // A hard link fails if the target exists: no-overwrite without a race.
-            PutMode::CreateNew => tokio::fs::hard_link(temp, &target)
-                .await
-                .and(tokio::fs::remove_file(temp).await),
+            PutMode::CreateNew => tokio::fs::hard_link(temp, &target).await.and(tokio::fs::remove_file(temp).await),
             PutMode::Replace => tokio::fs::rename(temp, &target).await,
         };
         if let Err(source) = result {
@@ -112,43 +105,43 @@ impl BlobStore for LocalFs {
 
     #[tracing::instrument(name = "storage.put_file", skip(self), fields(key))]
     async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<u64> {
-        let size = tokio::fs::metadata(path)
-            .await
-            .map_err(|source| unavailable("reading a finished file", source))?
-            .len();
+        let size =
+            tokio::fs::metadata(path).await.map_err(|source| unavailable("reading a finished file", source))?.len();
         if path.starts_with(&self.tmp) {
             // Already on our filesystem: make durable and move into place.
-            let file = tokio::fs::File::open(path)
-                .await
-                .map_err(|s| unavailable("opening a finished file", s))?;
-            file.sync_all()
-                .await
-                .map_err(|s| unavailable("syncing a finished file", s))?;
+            let file = tokio::fs::File::open(path).await.map_err(|s| unavailable("opening a finished file", s))?;
+            file.sync_all().await.map_err(|s| unavailable("syncing a finished file", s))?;
             self.commit(path, key, mode).await?;
             return Ok(size);
         }
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|s| unavailable("opening a finished file", s))?;
+        let mut file = tokio::fs::File::open(path).await.map_err(|s| unavailable("opening a finished file", s))?;
         self.put_stream(key, &mut file, mode).await
     }
 
     async fn get(&self, key: &str) -> StorageResult<BlobReader> {
         match tokio::fs::File::open(self.path_of(key)?).await {
             Ok(file) => Ok(Box::new(file)),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(StorageError::NotFound(key.to_owned()))
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(StorageError::NotFound(key.to_owned())),
             Err(source) => Err(unavailable("opening an object", source)),
         }
     }
 
+    async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> StorageResult<bytes::Bytes> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut file = match tokio::fs::File::open(self.path_of(key)?).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(StorageError::NotFound(key.to_owned())),
+            Err(source) => return Err(unavailable("opening an object", source)),
+        };
+        let mut buffer = vec![0u8; (range.end - range.start) as usize];
+        file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(|s| unavailable("seeking in an object", s))?;
+        file.read_exact(&mut buffer).await.map_err(|s| unavailable("reading a range of an object", s))?;
+        Ok(buffer.into())
+    }
+
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectMeta>> {
         match tokio::fs::metadata(self.path_of(key)?).await {
-            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta {
-                key: key.to_owned(),
-                size: meta.len(),
-            })),
+            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta { key: key.to_owned(), size: meta.len() })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(source) => Err(unavailable("reading object metadata", source)),
@@ -158,9 +151,7 @@ impl BlobStore for LocalFs {
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
         let root = self.root.clone();
         let prefix = prefix.to_owned();
-        tokio::task::spawn_blocking(move || list_blocking(&root, &prefix))
-            .await
-            .expect("list task does not panic")
+        tokio::task::spawn_blocking(move || list_blocking(&root, &prefix)).await.expect("list task does not panic")
     }
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
@@ -173,23 +164,23 @@ impl BlobStore for LocalFs {
 
     async fn check(&self) -> StorageResult<()> {
         let probe = self.temp_path();
-        tokio::fs::write(&probe, b"probe")
-            .await
-            .map_err(|s| unavailable("writing a probe file", s))?;
+        tokio::fs::write(&probe, b"probe").await.map_err(|s| unavailable("writing a probe file", s))?;
         let read = tokio::fs::read(&probe).await;
         let _ = tokio::fs::remove_file(&probe).await;
         match read {
             Ok(bytes) if bytes == b"probe" => Ok(()),
-            Ok(_) => Err(unavailable(
-                "reading a probe file",
-                std::io::Error::other("content differs"),
-            )),
+            Ok(_) => Err(unavailable("reading a probe file", std::io::Error::other("content differs"))),
             Err(source) => Err(unavailable("reading a probe file", source)),
         }
     }
 
     fn scratch_dir(&self) -> &Path {
         &self.tmp
+    }
+
+    fn url_of(&self, prefix: &str) -> String {
+        let absolute = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
+        format!("file://{}/{prefix}", absolute.display().to_string().trim_end_matches('/'))
     }
 
     fn describe(&self) -> String {
@@ -200,34 +191,21 @@ impl BlobStore for LocalFs {
 /// Copies `body` into a new file at `temp` and fsyncs it. Body errors are `Source`, file errors
 /// are `Unavailable`.
 async fn write_temp(temp: &Path, body: &mut (dyn AsyncRead + Send + Unpin)) -> StorageResult<u64> {
-    let file = tokio::fs::File::create(temp)
-        .await
-        .map_err(|source| unavailable("creating a temporary file", source))?;
+    let file =
+        tokio::fs::File::create(temp).await.map_err(|source| unavailable("creating a temporary file", source))?;
     let mut writer = BufWriter::with_capacity(256 * 1024, file);
     let mut buffer = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
-        let read = tokio::io::AsyncReadExt::read(body, &mut buffer)
-            .await
-            .map_err(StorageError::Source)?;
+        let read = tokio::io::AsyncReadExt::read(body, &mut buffer).await.map_err(StorageError::Source)?;
         if read == 0 {
             break;
         }
-        writer
-            .write_all(&buffer[..read])
-            .await
-            .map_err(|source| unavailable("writing a temporary file", source))?;
+        writer.write_all(&buffer[..read]).await.map_err(|source| unavailable("writing a temporary file", source))?;
         total += read as u64;
     }
-    writer
-        .flush()
-        .await
-        .map_err(|source| unavailable("writing a temporary file", source))?;
-    writer
-        .into_inner()
-        .sync_all()
-        .await
-        .map_err(|source| unavailable("syncing a temporary file", source))?;
+    writer.flush().await.map_err(|source| unavailable("writing a temporary file", source))?;
+    writer.into_inner().sync_all().await.map_err(|source| unavailable("syncing a temporary file", source))?;
     Ok(total)
 }
 
@@ -255,9 +233,7 @@ fn list_blocking(root: &Path, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
             if key.starts_with(TMP_DIR) {
                 continue;
             }
-            let kind = entry
-                .file_type()
-                .map_err(|source| unavailable("listing objects", source))?;
+            let kind = entry.file_type().map_err(|source| unavailable("listing objects", source))?;
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() && key.starts_with(prefix) {
@@ -277,10 +253,7 @@ async fn sync_dir(dir: &Path) {
 }
 
 fn unavailable(action: &str, source: std::io::Error) -> StorageError {
-    StorageError::Unavailable {
-        action: action.to_owned(),
-        source,
-    }
+    StorageError::Unavailable { action: action.to_owned(), source }
 }
 
 #[cfg(test)]
@@ -291,31 +264,13 @@ mod tests {
     async fn create_new_never_overwrites_and_replace_does() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalFs::open(dir.path()).await.unwrap();
-        store
-            .put_stream("raw/a/x.csv", &mut &b"one"[..], PutMode::CreateNew)
-            .await
-            .unwrap();
-        let again = store
-            .put_stream("raw/a/x.csv", &mut &b"two"[..], PutMode::CreateNew)
-            .await;
+        store.put_stream("raw/a/x.csv", &mut &b"one"[..], PutMode::CreateNew).await.unwrap();
+        let again = store.put_stream("raw/a/x.csv", &mut &b"two"[..], PutMode::CreateNew).await;
         assert!(matches!(again, Err(StorageError::AlreadyExists(_))));
-        assert_eq!(
-            std::fs::read(dir.path().join("raw/a/x.csv")).unwrap(),
-            b"one"
-        );
-        store
-            .put_stream("raw/a/x.csv", &mut &b"three"[..], PutMode::Replace)
-            .await
-            .unwrap();
-        assert_eq!(
-            std::fs::read(dir.path().join("raw/a/x.csv")).unwrap(),
-            b"three"
-        );
-        assert_eq!(
-            std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(),
-            0,
-            "no temp file left"
-        );
+        assert_eq!(std::fs::read(dir.path().join("raw/a/x.csv")).unwrap(), b"one");
+        store.put_stream("raw/a/x.csv", &mut &b"three"[..], PutMode::Replace).await.unwrap();
+        assert_eq!(std::fs::read(dir.path().join("raw/a/x.csv")).unwrap(), b"three");
+        assert_eq!(std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(), 0, "no temp file left");
     }
 
     #[tokio::test]
@@ -327,15 +282,10 @@ mod tests {
             Err(std::io::Error::other("client went away")),
         ]);
         let mut reader = tokio_util::io::StreamReader::new(failing);
-        let result = store
-            .put_stream("raw/a/y.csv", &mut reader, PutMode::CreateNew)
-            .await;
+        let result = store.put_stream("raw/a/y.csv", &mut reader, PutMode::CreateNew).await;
         assert!(matches!(result, Err(StorageError::Source(_))));
         assert!(!dir.path().join("raw/a/y.csv").exists());
-        assert_eq!(
-            std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(), 0);
     }
 
     #[tokio::test]
@@ -343,10 +293,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalFs::open(dir.path()).await.unwrap();
         for key in ["../x", "/etc/passwd", "a/../../x", ".tmp/x", ""] {
-            assert!(
-                matches!(store.get(key).await, Err(StorageError::InvalidKey(_))),
-                "{key}"
-            );
+            assert!(matches!(store.get(key).await, Err(StorageError::InvalidKey(_))), "{key}");
         }
     }
 
@@ -359,24 +306,9 @@ mod tests {
             "processed/shop_id=1/date=d/data.parquet",
             "raw/shop_id=1/x.csv",
         ] {
-            store
-                .put_stream(key, &mut &b"x"[..], PutMode::Replace)
-                .await
-                .unwrap();
+            store.put_stream(key, &mut &b"x"[..], PutMode::Replace).await.unwrap();
         }
-        let keys: Vec<_> = store
-            .list("processed/")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.key)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "processed/shop_id=1/date=d/data.parquet",
-                "processed/shop_id=2/date=d/data.parquet"
-            ]
-        );
+        let keys: Vec<_> = store.list("processed/").await.unwrap().into_iter().map(|m| m.key).collect();
+        assert_eq!(keys, ["processed/shop_id=1/date=d/data.parquet", "processed/shop_id=2/date=d/data.parquet"]);
     }
 }

@@ -78,6 +78,9 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Opens an object for streaming reads.
     async fn get(&self, key: &str) -> StorageResult<BlobReader>;
 
+    /// Bytes `range` of an object (for Parquet footers: two small reads, no data pages).
+    async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> StorageResult<bytes::Bytes>;
+
     /// Size of an object, or `None` if it does not exist.
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectMeta>>;
 
@@ -92,6 +95,10 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 
     /// A local directory for scratch files (ingest output before it is stored).
     fn scratch_dir(&self) -> &Path;
+
+    /// URL of a key prefix, as other engines name it (`file:///srv/lake/processed/`,
+    /// `s3://bucket/prefix/processed/`).
+    fn url_of(&self, prefix: &str) -> String;
 
     /// Human-readable location for logs (`/srv/lake`, `s3://bucket/prefix`).
     fn describe(&self) -> String;

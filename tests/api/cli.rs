@@ -9,10 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_shoplake");
 /// A command with no inherited SHOPLAKE_* variables.
 fn shoplake(dir: &std::path::Path) -> Command {
     let mut command = Command::new(BIN);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
@@ -25,67 +22,35 @@ async fn token_command_output_is_accepted_by_the_server() {
         .env("SHOPLAKE_JWT_SECRET", TEST_SECRET)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    let response = app
-        .upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 1))
-        .await;
+    let response = app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 1)).await;
     assert!(response.status().is_success(), "{}", response.status());
-    assert_eq!(
-        app.upload_csv(&token, "002", "2025-07-30", "x")
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(app.upload_csv(&token, "002", "2025-07-30", "x").await.status(), 403);
 }
 
 #[test]
 fn invalid_configuration_exits_2_with_one_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, &str); 3] = [
-        (
-            "SHOPLAKE_MAX_UPLOAD_BYTES",
-            "lots",
-            "SHOPLAKE_MAX_UPLOAD_BYTES",
-        ),
+        ("SHOPLAKE_MAX_UPLOAD_BYTES", "lots", "SHOPLAKE_MAX_UPLOAD_BYTES"),
         ("SHOPLAKE_LISTEN", "nowhere", "SHOPLAKE_LISTEN"),
         ("SHOPLAKE_STORAGEE", "/tmp/x", "SHOPLAKE_STORAGEE"),
     ];
     for (name, value, named) in cases {
-        let output = shoplake(dir.path())
-            .arg("serve")
-            .env(name, value)
-            .output()
-            .unwrap();
+        let output = shoplake(dir.path()).arg("serve").env(name, value).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{name}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains("invalid configuration") && stderr.contains(named),
-            "{stderr}"
-        );
+        assert!(stderr.contains("invalid configuration") && stderr.contains(named), "{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one message: {stderr}");
     }
-    let missing_file = shoplake(dir.path())
-        .args(["--config", "nope.toml", "migrate"])
-        .output()
-        .unwrap();
+    let missing_file = shoplake(dir.path()).args(["--config", "nope.toml", "migrate"]).output().unwrap();
     assert_eq!(missing_file.status.code(), Some(2));
 }
 
 /// Starts `shoplake serve` in `dir` and waits until it answers; returns the child and its URL.
-async fn start_server(
-    dir: &std::path::Path,
-    envs: &[(&str, &str)],
-) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+async fn start_server(dir: &std::path::Path, envs: &[(&str, &str)]) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut command = shoplake(dir);
     command
         .arg("serve")
@@ -112,10 +77,7 @@ fn stderr_of(child: std::process::Child) -> String {
 }
 
 fn sigterm(child: &std::process::Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
 }
 
 #[tokio::test]
@@ -132,29 +94,17 @@ async fn with_nothing_set_it_runs_on_data_with_a_generated_secret_once() {
     let secret = dir.path().join("data/jwt-dev-secret");
     assert!(dir.path().join("data/shoplake.db").exists());
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert!(
-        first_log.contains("generated a development JWT secret"),
-        "{first_log}"
-    );
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(first_log.contains("generated a development JWT secret"), "{first_log}");
     let contents = std::fs::read_to_string(&secret).unwrap();
     // Second start reuses it and says nothing about generating.
     let (child, _) = start_server(dir.path(), &[]).await;
     sigterm(&child);
     let second_log = stderr_of(child);
-    assert!(
-        !second_log.contains("generated a development JWT secret"),
-        "{second_log}"
-    );
+    assert!(!second_log.contains("generated a development JWT secret"), "{second_log}");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), contents);
     // A token from `shoplake token` in the same directory is signed with that secret.
-    let token = shoplake(dir.path())
-        .args(["token", "--role", "admin"])
-        .output()
-        .unwrap();
+    let token = shoplake(dir.path()).args(["token", "--role", "admin"]).output().unwrap();
     assert!(token.status.success());
 }
 
@@ -173,11 +123,7 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     )
     .unwrap();
     let body = sample_csv("2025-07-30", 2000);
-    let chunks: Vec<Vec<u8>> = body
-        .as_bytes()
-        .chunks(body.len() / 10 + 1)
-        .map(|c| c.to_vec())
-        .collect();
+    let chunks: Vec<Vec<u8>> = body.as_bytes().chunks(body.len() / 10 + 1).map(|c| c.to_vec()).collect();
     let expected_len = body.len();
     // Act: trickle the body over ~1 s and send SIGTERM half-way.
     let stream = futures_util::stream::iter(chunks).then(|chunk| async move {
@@ -193,10 +139,7 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     let upload = tokio::spawn(request);
     tokio::time::sleep(Duration::from_millis(400)).await;
     sigterm(&child);
-    let response = upload
-        .await
-        .unwrap()
-        .expect("the in-flight upload is answered");
+    let response = upload.await.unwrap().expect("the in-flight upload is answered");
     // Assert
     assert!(response.status().is_success(), "{}", response.status());
     let upload: serde_json::Value = response.json().await.unwrap();
@@ -210,18 +153,8 @@ use futures_util::StreamExt;
 /// Runs the data generator into `dir`; returns its JSON summary line.
 pub fn generate(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gen_sales.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg("--out")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("python3").arg(script).arg("--out").arg(dir).args(args).output().expect("python3 runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -231,29 +164,13 @@ fn ingest_dir_accepts_a_generated_tree_and_rejects_exactly_the_bad_rows() {
     let dir = tempfile::tempdir().unwrap();
     let facts = generate(
         &dir.path().join("gen"),
-        &[
-            "--shops",
-            "2",
-            "--days",
-            "3",
-            "--rows-per-file",
-            "400",
-            "--messy",
-            "0.02",
-        ],
+        &["--shops", "2", "--days", "3", "--rows-per-file", "400", "--messy", "0.02"],
     );
     // Act
-    let output = shoplake(dir.path())
-        .args(["ingest", "--dir", "gen"])
-        .output()
-        .unwrap();
+    let output = shoplake(dir.path()).args(["ingest", "--dir", "gen"]).output().unwrap();
     // Assert
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let rejectable = facts["rows_rejectable"].as_u64().unwrap();
     let rows = facts["rows"].as_u64().unwrap();
     assert!(
@@ -262,12 +179,7 @@ fn ingest_dir_accepts_a_generated_tree_and_rejects_exactly_the_bad_rows() {
     );
     for shop in ["001", "002"] {
         for day in ["01", "02", "03"] {
-            assert!(dir
-                .path()
-                .join(format!(
-                    "data/processed/shop_id={shop}/date=2025-07-{day}/data.parquet"
-                ))
-                .exists());
+            assert!(dir.path().join(format!("data/processed/shop_id={shop}/date=2025-07-{day}/data.parquet")).exists());
         }
     }
 }
@@ -276,15 +188,10 @@ fn ingest_dir_accepts_a_generated_tree_and_rejects_exactly_the_bad_rows() {
 fn ingest_exits_non_zero_when_a_file_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.csv"), "sku,quantity\nA,1\n").unwrap();
-    let output = shoplake(dir.path())
-        .args(["ingest", "--shop", "001", "--date", "2025-07-30", "bad.csv"])
-        .output()
-        .unwrap();
+    let output =
+        shoplake(dir.path()).args(["ingest", "--shop", "001", "--date", "2025-07-30", "bad.csv"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("rejected") && stdout.contains("sold_at"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("rejected") && stdout.contains("sold_at"), "{stdout}");
     assert!(!dir.path().join("data/processed").exists());
 }

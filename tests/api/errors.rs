@@ -6,19 +6,11 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn unknown_route_and_wrong_method_are_problems() {
     let app = spawn_app().await;
-    let problem = assert_problem(
-        app.client.get(app.url("/v1/nothing")).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let problem =
+        assert_problem(app.client.get(app.url("/v1/nothing")).send().await.unwrap(), StatusCode::NOT_FOUND).await;
     assert_eq!(problem["instance"], "/v1/nothing");
-    let wrong_method = app
-        .client
-        .delete(app.url("/v1/shops/001/uploads"))
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let wrong_method =
+        app.client.delete(app.url("/v1/shops/001/uploads")).bearer_auth(app.admin_token()).send().await.unwrap();
     assert_problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED).await;
 }
 
@@ -28,24 +20,12 @@ async fn malformed_query_and_multipart_without_file_part_are_problems() {
     let admin = app.admin_token();
     let bad_limit = app.list_uploads(&admin, "001", "?limit=abc").await;
     let problem = assert_problem(bad_limit, StatusCode::BAD_REQUEST).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("limit"),
-        "{problem}"
-    );
+    assert!(problem["detail"].as_str().unwrap().contains("limit"), "{problem}");
     let form = reqwest::multipart::Form::new().text("date", "2025-07-30");
-    let no_file = app
-        .client
-        .post(app.url("/v1/shops/001/uploads"))
-        .bearer_auth(&admin)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let no_file =
+        app.client.post(app.url("/v1/shops/001/uploads")).bearer_auth(&admin).multipart(form).send().await.unwrap();
     let problem = assert_problem(no_file, StatusCode::BAD_REQUEST).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("'file'"),
-        "{problem}"
-    );
+    assert!(problem["detail"].as_str().unwrap().contains("'file'"), "{problem}");
     let broken = app
         .client
         .post(app.url("/v1/shops/001/uploads?date=2025-07-30"))
@@ -64,12 +44,6 @@ async fn every_response_carries_a_request_id_and_keeps_the_clients() {
     let generated = app.client.get(app.url("/healthz")).send().await.unwrap();
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
-    let given = app
-        .client
-        .get(app.url("/nope"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let given = app.client.get(app.url("/nope")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(given.headers()["x-request-id"], "abc-123");
 }

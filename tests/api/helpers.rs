@@ -50,19 +50,14 @@ async fn start_in(temp: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("SHOPLAKE_LISTEN".into(), "127.0.0.1:0".into());
     env.insert("SHOPLAKE_STORAGE".into(), data_dir.display().to_string());
-    env.insert(
-        "SHOPLAKE_DATABASE_URL".into(),
-        format!("sqlite://{}", temp.path().join("state.db").display()),
-    );
+    env.insert("SHOPLAKE_DATABASE_URL".into(), format!("sqlite://{}", temp.path().join("state.db").display()));
     env.insert("SHOPLAKE_JWT_SECRET".into(), TEST_SECRET.into());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
     let settings = config::load(None, &env).expect("test settings are valid");
     let keys = Keys::from_settings(&settings).expect("keys");
-    let app = Application::build(settings.clone())
-        .await
-        .expect("app builds");
+    let app = Application::build(settings.clone()).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -70,17 +65,11 @@ async fn start_in(temp: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
     }));
     TestApp {
         address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         settings,
         keys,
         data_dir,
-        extra: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         _temp: temp,
         shutdown: Some(tx),
         server: Some(server),
@@ -107,13 +96,7 @@ impl TestApp {
     }
 
     /// `POST /v1/shops/{shop}/uploads?date=` with a raw `text/csv` body.
-    pub async fn upload_csv(
-        &self,
-        token: &str,
-        shop: &str,
-        date: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> Response {
+    pub async fn upload_csv(&self, token: &str, shop: &str, date: &str, body: impl Into<reqwest::Body>) -> Response {
         self.client
             .post(self.url(&format!("/v1/shops/{shop}/uploads?date={date}")))
             .bearer_auth(token)
@@ -133,15 +116,10 @@ impl TestApp {
         filename: &str,
         bytes: Vec<u8>,
     ) -> Response {
-        let form = reqwest::multipart::Form::new()
-            .text("date", date.to_owned())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes)
-                    .file_name(filename.to_owned())
-                    .mime_str("text/csv")
-                    .unwrap(),
-            );
+        let form = reqwest::multipart::Form::new().text("date", date.to_owned()).part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()).mime_str("text/csv").unwrap(),
+        );
         self.client
             .post(self.url(&format!("/v1/shops/{shop}/uploads")))
             .bearer_auth(token)
@@ -152,21 +130,11 @@ impl TestApp {
     }
 
     pub async fn get_upload(&self, token: &str, id: &str) -> Response {
-        self.client
-            .get(self.url(&format!("/v1/uploads/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.client.get(self.url(&format!("/v1/uploads/{id}"))).bearer_auth(token).send().await.unwrap()
     }
 
     pub async fn list_uploads(&self, token: &str, shop: &str, query: &str) -> Response {
-        self.client
-            .get(self.url(&format!("/v1/shops/{shop}/uploads{query}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.client.get(self.url(&format!("/v1/shops/{shop}/uploads{query}"))).bearer_auth(token).send().await.unwrap()
     }
 
     /// All files under the data directory (relative paths, sorted), excluding the state files.
@@ -179,30 +147,28 @@ impl TestApp {
 
     /// Files left in the storage's temporary directory.
     pub fn temp_files(&self) -> Vec<String> {
-        self.files()
-            .into_iter()
-            .filter(|f| f.starts_with(".tmp/"))
-            .collect()
+        self.files().into_iter().filter(|f| f.starts_with(".tmp/")).collect()
     }
 
     /// Stops the server and starts a new one on the same data directory and database (as after
     /// a crash or a deploy); returns it.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(&[]).await
+    }
+
+    /// Like [`TestApp::restart`], with more `SHOPLAKE_*` variables for the new process.
+    pub async fn restart_with(mut self, more: &[(&str, &str)]) -> TestApp {
         self.stop_server().await;
         let temp = std::mem::replace(&mut self._temp, tempfile::tempdir().unwrap());
-        let extra = self.extra.clone();
-        let extra: Vec<(&str, &str)> = extra
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut extra = self.extra.clone();
+        extra.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         start_in(temp, &extra).await
     }
 
     /// A connection to the app's SQLite state database, for checks and sabotage.
     pub async fn database(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&self.settings.database_url)
-            .await
-            .unwrap()
+        sqlx::SqlitePool::connect(&self.settings.database_url).await.unwrap()
     }
 
     /// Stops the server gracefully and waits for it.
@@ -225,12 +191,7 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
         if path.is_dir() {
             walk(root, &path, found);
         } else {
-            found.push(
-                path.strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            );
+            found.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
         }
     }
 }
@@ -238,10 +199,7 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
 /// Asserts the status and that the body is problem+json with the RFC 9457 members; returns it.
 pub async fn assert_problem(response: Response, status: StatusCode) -> serde_json::Value {
     assert_eq!(response.status(), status, "unexpected status");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
     let body: serde_json::Value = response.json().await.expect("problem is JSON");
     assert_eq!(body["status"], status.as_u16());
@@ -253,9 +211,8 @@ pub async fn assert_problem(response: Response, status: StatusCode) -> serde_jso
 
 /// A small valid sales file.
 pub fn sample_csv(date: &str, rows: usize) -> String {
-    let mut text = String::from(
-        "transaction_id,sold_at,sku,product_name,quantity,unit_price,currency,payment_method\n",
-    );
+    let mut text =
+        String::from("transaction_id,sold_at,sku,product_name,quantity,unit_price,currency,payment_method\n");
     for i in 0..rows {
         text.push_str(&format!(
             "T-{i:05},{date}T10:{:02}:00,SKU{:05},Olive oil,{},{}.49,EUR,card\n",

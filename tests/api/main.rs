@@ -1,8 +1,10 @@
 //! One integration-test binary (one link step): a module per resource.
 
 mod auth;
+mod catalog;
 mod cli;
 mod errors;
+mod external;
 mod health;
 mod helpers;
 mod openapi;

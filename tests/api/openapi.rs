@@ -20,20 +20,8 @@ fn committed_openapi_document_matches_the_code() {
 #[tokio::test]
 async fn served_document_is_openapi_3_1_with_every_route() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        doc["openapi"]
-    );
+    let doc: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     for path in [
         "/v1/shops/{shop_id}/uploads",
         "/v1/uploads/{upload_id}",
@@ -54,35 +42,16 @@ async fn docs_page_refers_to_no_other_host() {
     let page = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    let initializer = app
-        .client
-        .get(app.url("/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let initializer =
+        app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
     for text in [&html, &initializer] {
         for needle in ["http://", "https://", "src=\"//", "href=\"//"] {
-            assert!(
-                !text.contains(needle),
-                "docs page refers to another host ({needle}):\n{text}"
-            );
+            assert!(!text.contains(needle), "docs page refers to another host ({needle}):\n{text}");
         }
     }
     assert!(initializer.contains("/openapi.json"));
     // The assets the page loads are served by us.
     for asset in ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js"] {
-        assert_eq!(
-            app.client
-                .get(app.url(asset))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200,
-            "{asset}"
-        );
+        assert_eq!(app.client.get(app.url(asset)).send().await.unwrap().status(), 200, "{asset}");
     }
 }

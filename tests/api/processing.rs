@@ -12,25 +12,16 @@ const PARTITION: &str = "processed/shop_id=001/date=2025-07-30/data.parquet";
 
 /// Rows and exact SUM(price * quantity) in cents of `sample_csv(_, rows)`, computed independently.
 fn expected_total_cents(rows: usize) -> i128 {
-    (0..rows)
-        .map(|i| ((1 + i % 40) as i128 * 100 + 49) * (1 + i % 5) as i128)
-        .sum()
+    (0..rows).map(|i| ((1 + i % 40) as i128 * 100 + 49) * (1 + i % 5) as i128).sum()
 }
 
 /// Reads a partition file: (row count, SUM(price * quantity) in cents, price and sold_at types).
 fn read_partition(app: &TestApp, key: &str) -> (usize, i128, DataType, DataType) {
     let file = std::fs::File::open(app.data_dir.join(key)).expect("partition file exists");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
     let schema = reader.schema();
     let price_type = schema.field_with_name("price").unwrap().data_type().clone();
-    let sold_at_type = schema
-        .field_with_name("sold_at")
-        .unwrap()
-        .data_type()
-        .clone();
+    let sold_at_type = schema.field_with_name("sold_at").unwrap().data_type().clone();
     assert!(
         schema.field_with_name("shop_id").is_err() && schema.field_with_name("date").is_err(),
         "partition columns live in the path only"
@@ -38,20 +29,8 @@ fn read_partition(app: &TestApp, key: &str) -> (usize, i128, DataType, DataType)
     let (mut rows, mut total) = (0usize, 0i128);
     for batch in reader {
         let batch = batch.unwrap();
-        let price = batch
-            .column_by_name("price")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Decimal128Array>()
-            .unwrap()
-            .clone();
-        let quantity = batch
-            .column_by_name("quantity")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .clone();
+        let price = batch.column_by_name("price").unwrap().as_any().downcast_ref::<Decimal128Array>().unwrap().clone();
+        let quantity = batch.column_by_name("quantity").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
         for row in 0..batch.num_rows() {
             total += price.value(row) * quantity.value(row) as i128;
         }
@@ -61,9 +40,7 @@ fn read_partition(app: &TestApp, key: &str) -> (usize, i128, DataType, DataType)
 }
 
 async fn upload(app: &TestApp, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-    let response = app
-        .upload_csv(&app.shop_token("001"), "001", "2025-07-30", body)
-        .await;
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body).await;
     let status = response.status();
     (status, response.json().await.unwrap())
 }
@@ -75,11 +52,7 @@ async fn accepted_upload_answers_201_with_its_rows_already_in_processed() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(upload["status"], "succeeded");
     assert_eq!(
-        (
-            upload["rows_total"].as_i64(),
-            upload["rows_accepted"].as_i64(),
-            upload["rows_rejected"].as_i64()
-        ),
+        (upload["rows_total"].as_i64(), upload["rows_accepted"].as_i64(), upload["rows_rejected"].as_i64()),
         (Some(300), Some(300), Some(0))
     );
     assert_eq!(upload["processed_key"], PARTITION);
@@ -88,10 +61,7 @@ async fn accepted_upload_answers_201_with_its_rows_already_in_processed() {
     assert_eq!(rows, 300);
     assert_eq!(total, expected_total_cents(300));
     assert_eq!(price_type, DataType::Decimal128(18, 4));
-    assert_eq!(
-        sold_at_type,
-        DataType::Timestamp(TimeUnit::Microsecond, None)
-    );
+    assert_eq!(sold_at_type, DataType::Timestamp(TimeUnit::Microsecond, None));
     assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
 }
 
@@ -101,12 +71,8 @@ async fn a_later_upload_replaces_the_partition_and_supersedes_the_earlier_one() 
     let (_, first) = upload(&app, sample_csv("2025-07-30", 10)).await;
     let (status, second) = upload(&app, sample_csv("2025-07-30", 25)).await;
     assert_eq!(status, StatusCode::CREATED);
-    let first_now: Value = app
-        .get_upload(&app.shop_token("001"), first["id"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first_now: Value =
+        app.get_upload(&app.shop_token("001"), first["id"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(first_now["status"], "superseded");
     assert_eq!(first_now["superseded_by"], second["id"]);
     assert_eq!(read_partition(&app, PARTITION).0, 25);
@@ -122,26 +88,10 @@ async fn reupload_of_same_bytes_returns_200_and_writes_nothing() {
     let (status, again) = upload(&app, body).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["id"], first["id"]);
-    assert_eq!(
-        app.files(),
-        files_before,
-        "no new raw file, nothing replaced"
-    );
-    assert_eq!(
-        std::fs::read(app.data_dir.join(PARTITION)).unwrap(),
-        partition_before
-    );
-    let list: Value = app
-        .list_uploads(&app.shop_token("001"), "001", "")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        list["items"].as_array().unwrap().len(),
-        1,
-        "no upload recorded for the duplicate"
-    );
+    assert_eq!(app.files(), files_before, "no new raw file, nothing replaced");
+    assert_eq!(std::fs::read(app.data_dir.join(PARTITION)).unwrap(), partition_before);
+    let list: Value = app.list_uploads(&app.shop_token("001"), "001", "").await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "no upload recorded for the duplicate");
 }
 
 #[tokio::test]
@@ -169,30 +119,16 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_other_bytes() {
             .body(body)
             .send()
     };
-    let first = send(sample_csv("2025-07-30", 5), "pos-7-20250730")
-        .await
-        .unwrap();
+    let first = send(sample_csv("2025-07-30", 5), "pos-7-20250730").await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
-    let replay = send(sample_csv("2025-07-30", 5), "pos-7-20250730")
-        .await
-        .unwrap();
+    let replay = send(sample_csv("2025-07-30", 5), "pos-7-20250730").await.unwrap();
     assert_eq!(replay.status(), StatusCode::OK);
     assert_eq!(replay.json::<Value>().await.unwrap()["id"], first["id"]);
-    let other_bytes = send(sample_csv("2025-07-30", 6), "pos-7-20250730")
-        .await
-        .unwrap();
+    let other_bytes = send(sample_csv("2025-07-30", 6), "pos-7-20250730").await.unwrap();
     assert_problem(other_bytes, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(
-        read_partition(&app, PARTITION).0,
-        5,
-        "neither the replay nor the refused request wrote"
-    );
-    let raw_files = app
-        .files()
-        .into_iter()
-        .filter(|f| f.starts_with("raw/"))
-        .count();
+    assert_eq!(read_partition(&app, PARTITION).0, 5, "neither the replay nor the refused request wrote");
+    let raw_files = app.files().into_iter().filter(|f| f.starts_with("raw/")).count();
     assert_eq!(raw_files, 1);
 }
 
@@ -203,38 +139,24 @@ async fn too_many_rejected_rows_get_422_and_leave_the_previous_partition_untouch
     upload(&app, sample_csv("2025-07-30", 8)).await;
     let before = std::fs::read(app.data_dir.join(PARTITION)).unwrap();
     let mut bad = sample_csv("2025-07-30", 8);
-    bad.push_str("T-X1,2025-07-30T11:00:00,SKU1,Tea,two,1.00,EUR,card\nT-X2,2025-07-31T11:00:00,SKU1,Tea,1,1.00,EUR,card\n");
+    bad.push_str(
+        "T-X1,2025-07-30T11:00:00,SKU1,Tea,two,1.00,EUR,card\nT-X2,2025-07-31T11:00:00,SKU1,Tea,1,1.00,EUR,card\n",
+    );
     // Act
-    let response = app
-        .upload_csv(&app.shop_token("001"), "001", "2025-07-30", bad)
-        .await;
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", bad).await;
     // Assert
     let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let errors = problem["errors"]
-        .as_array()
-        .expect("row errors in the problem");
+    let errors = problem["errors"].as_array().expect("row errors in the problem");
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[0]["line"], 10);
     assert_eq!(errors[0]["column"], "quantity");
     assert_eq!(errors[1]["column"], "sold_at");
-    assert_eq!(
-        std::fs::read(app.data_dir.join(PARTITION)).unwrap(),
-        before,
-        "processed/ untouched"
-    );
+    assert_eq!(std::fs::read(app.data_dir.join(PARTITION)).unwrap(), before, "processed/ untouched");
     let id = problem["upload_id"].as_str().unwrap();
-    let upload: Value = app
-        .get_upload(&app.shop_token("001"), id)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let upload: Value = app.get_upload(&app.shop_token("001"), id).await.json().await.unwrap();
     assert_eq!(upload["status"], "rejected");
     assert_eq!(upload["rows_rejected"], 2);
-    assert!(
-        upload["raw_key"].is_string(),
-        "the original is still archived"
-    );
+    assert!(upload["raw_key"].is_string(), "the original is still archived");
 }
 
 #[tokio::test]
@@ -244,37 +166,22 @@ async fn rejected_rows_are_reported_and_served_as_csv_with_formulas_neutralised(
     body.push_str("=HYPERLINK(\"x\"),2025-07-30T11:00:00,SKU1,Tea,0,1.00,EUR,card\n");
     let (status, upload) = upload(&app, body).await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(
-        (
-            upload["rows_accepted"].as_i64(),
-            upload["rows_rejected"].as_i64()
-        ),
-        (Some(40), Some(1))
-    );
+    assert_eq!((upload["rows_accepted"].as_i64(), upload["rows_rejected"].as_i64()), (Some(40), Some(1)));
     assert_eq!(upload["errors"][0]["line"], 42);
     assert_eq!(upload["errors"][0]["column"], "quantity");
     let csv = app
         .client
-        .get(app.url(&format!(
-            "/v1/uploads/{}/rejected-rows",
-            upload["id"].as_str().unwrap()
-        )))
+        .get(app.url(&format!("/v1/uploads/{}/rejected-rows", upload["id"].as_str().unwrap())))
         .bearer_auth(app.shop_token("001"))
         .send()
         .await
         .unwrap();
-    assert!(csv.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/csv"));
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = csv.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].ends_with("line,reason"), "{text}");
-    assert!(
-        lines[1].starts_with("\"'=HYPERLINK") || lines[1].starts_with("'=HYPERLINK"),
-        "{text}"
-    );
+    assert!(lines[1].starts_with("\"'=HYPERLINK") || lines[1].starts_with("'=HYPERLINK"), "{text}");
     assert!(lines[1].contains(",42,"), "{text}");
 }
 
@@ -293,17 +200,12 @@ async fn header_only_file_is_a_valid_day_without_sales() {
 async fn unusable_files_get_422_with_the_reason() {
     let app = spawn_app().await;
     let cases: [(&[u8], &str); 3] = [
-        (
-            b"transaction_id,sku,quantity,price\nT1,SKU1,1,2.00\n",
-            "sold_at",
-        ),
+        (b"transaction_id,sku,quantity,price\nT1,SKU1,1,2.00\n", "sold_at"),
         (b"\x00\x01\x02\x03binary\x00\xff\xfe", "text"),
         (b"", "empty"),
     ];
     for (body, reason) in cases {
-        let response = app
-            .upload_csv(&app.shop_token("001"), "001", "2025-07-30", body.to_vec())
-            .await;
+        let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body.to_vec()).await;
         let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         let detail = problem["detail"].as_str().unwrap().to_lowercase();
         assert!(detail.contains(reason), "{reason}: {detail}");
@@ -316,32 +218,14 @@ async fn unusable_files_get_422_with_the_reason() {
 async fn concurrent_uploads_of_one_shop_day_leave_exactly_one_current_upload() {
     let app = spawn_app().await;
     let token = app.shop_token("001");
-    let requests = (1..=8).map(|rows| {
-        app.upload_csv(
-            &token,
-            "001",
-            "2025-07-30",
-            sample_csv("2025-07-30", rows * 3),
-        )
-    });
+    let requests = (1..=8).map(|rows| app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", rows * 3)));
     let responses = futures_util::future::join_all(requests).await;
     assert!(responses.iter().all(|r| r.status() == StatusCode::CREATED));
-    let list: Value = app
-        .list_uploads(&token, "001", "")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.list_uploads(&token, "001", "").await.json().await.unwrap();
     let items = list["items"].as_array().unwrap();
-    let current: Vec<&Value> = items
-        .iter()
-        .filter(|u| u["status"] == "succeeded")
-        .collect();
+    let current: Vec<&Value> = items.iter().filter(|u| u["status"] == "succeeded").collect();
     assert_eq!(current.len(), 1, "{items:#?}");
-    assert!(items
-        .iter()
-        .filter(|u| u["status"] != "succeeded")
-        .all(|u| u["status"] == "superseded"));
+    assert!(items.iter().filter(|u| u["status"] != "succeeded").all(|u| u["status"] == "superseded"));
     assert_eq!(
         read_partition(&app, PARTITION).0 as i64,
         current[0]["rows_accepted"].as_i64().unwrap(),

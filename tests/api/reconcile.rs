@@ -8,26 +8,19 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
     // Arrange: A then B accepted for one shop-day...
     let app = spawn_app().await;
     let token = app.shop_token("001");
-    let a: Value = app
-        .upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 10))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let b: Value = app
-        .upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 20))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let (a_id, b_id) = (
-        a["id"].as_str().unwrap().to_owned(),
-        b["id"].as_str().unwrap().to_owned(),
-    );
+    let a: Value =
+        app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 10)).await.json().await.unwrap();
+    let b: Value =
+        app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 20)).await.json().await.unwrap();
+    let (a_id, b_id) = (a["id"].as_str().unwrap().to_owned(), b["id"].as_str().unwrap().to_owned());
     // ...then rewind the state to "B was processing when the process died" (A still current),
     // plus C, whose body was stored but not yet recorded, and a stray temporary file.
     let db = app.database().await;
-    sqlx::query("update uploads set status = 'processing', finished_at = null, processed_key = null where id = ?").bind(&b_id).execute(&db).await.unwrap();
+    sqlx::query("update uploads set status = 'processing', finished_at = null, processed_key = null where id = ?")
+        .bind(&b_id)
+        .execute(&db)
+        .await
+        .unwrap();
     sqlx::query("update uploads set status = 'succeeded', superseded_by = null where id = ?")
         .bind(&a_id)
         .execute(&db)
@@ -40,9 +33,7 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
         .await
         .unwrap();
     db.close().await;
-    let c_raw = app
-        .data_dir
-        .join(format!("raw/shop_id=001/date=2025-07-31/{c_id}.csv"));
+    let c_raw = app.data_dir.join(format!("raw/shop_id=001/date=2025-07-31/{c_id}.csv"));
     std::fs::create_dir_all(c_raw.parent().unwrap()).unwrap();
     std::fs::write(&c_raw, "half a file").unwrap();
     std::fs::write(app.data_dir.join(".tmp/0000.parquet.part"), "junk").unwrap();
@@ -54,19 +45,9 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
     let get = |id: String| {
         let app = &app;
         let token = token.clone();
-        async move {
-            app.get_upload(&token, &id)
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { app.get_upload(&token, &id).await.json::<Value>().await.unwrap() }
     };
-    let (a_now, b_now, c_now) = (
-        get(a_id.clone()).await,
-        get(b_id.clone()).await,
-        get(c_id.clone()).await,
-    );
+    let (a_now, b_now, c_now) = (get(a_id.clone()).await, get(b_id.clone()).await, get(c_id.clone()).await);
     assert_eq!(b_now["status"], "succeeded", "{b_now}");
     assert_eq!(b_now["rows_accepted"], 20);
     assert_eq!(a_now["status"], "superseded");
@@ -74,11 +55,7 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
     assert_eq!(c_now["status"], "failed");
     assert!(!c_raw.exists(), "an unrecorded raw object is removed");
     assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
-    let in_flight: Value = app
-        .list_uploads(&app.admin_token(), "001", "?status=processing")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let in_flight: Value =
+        app.list_uploads(&app.admin_token(), "001", "?status=processing").await.json().await.unwrap();
     assert_eq!(in_flight["items"].as_array().unwrap().len(), 0);
 }

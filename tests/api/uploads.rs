@@ -12,9 +12,7 @@ async fn raw_csv_upload_is_archived_byte_for_byte_under_the_contract_key() {
     let app = spawn_app().await;
     let body = sample_csv("2025-07-30", 20);
     // Act
-    let response = app
-        .upload_csv(&app.shop_token("001"), "001", "2025-07-30", body.clone())
-        .await;
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body.clone()).await;
     // Assert
     assert_eq!(response.status(), StatusCode::CREATED);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -24,16 +22,10 @@ async fn raw_csv_upload_is_archived_byte_for_byte_under_the_contract_key() {
     assert_eq!(upload["shop_id"], "001");
     assert_eq!(upload["date"], "2025-07-30");
     assert_eq!(upload["bytes"], body.len());
-    assert_eq!(
-        upload["sha256"],
-        hex::encode(Sha256::digest(body.as_bytes()))
-    );
+    assert_eq!(upload["sha256"], hex::encode(Sha256::digest(body.as_bytes())));
     let raw_key = format!("raw/shop_id=001/date=2025-07-30/{id}.csv");
     assert_eq!(upload["raw_key"], raw_key);
-    assert_eq!(
-        std::fs::read(app.data_dir.join(&raw_key)).unwrap(),
-        body.as_bytes()
-    );
+    assert_eq!(std::fs::read(app.data_dir.join(&raw_key)).unwrap(), body.as_bytes());
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
 }
 
@@ -41,22 +33,12 @@ async fn raw_csv_upload_is_archived_byte_for_byte_under_the_contract_key() {
 async fn multipart_upload_takes_the_date_part_and_keeps_the_file_name() {
     let app = spawn_app().await;
     let body = sample_csv("2025-07-31", 3).into_bytes();
-    let response = app
-        .upload_multipart(
-            &app.shop_token("001"),
-            "001",
-            "2025-07-31",
-            "../../pos/day.csv",
-            body.clone(),
-        )
-        .await;
+    let response =
+        app.upload_multipart(&app.shop_token("001"), "001", "2025-07-31", "../../pos/day.csv", body.clone()).await;
     assert!(response.status().is_success(), "{}", response.status());
     let upload: serde_json::Value = response.json().await.unwrap();
     assert_eq!(upload["date"], "2025-07-31");
-    assert_eq!(
-        upload["filename"], "day.csv",
-        "directories are stripped from client file names"
-    );
+    assert_eq!(upload["filename"], "day.csv", "directories are stripped from client file names");
     let raw_key = upload["raw_key"].as_str().unwrap();
     assert_eq!(std::fs::read(app.data_dir.join(raw_key)).unwrap(), body);
 }
@@ -65,9 +47,7 @@ async fn multipart_upload_takes_the_date_part_and_keeps_the_file_name() {
 async fn gzip_body_is_archived_unchanged_as_csv_gz() {
     let app = spawn_app().await;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(sample_csv("2025-07-30", 50).as_bytes())
-        .unwrap();
+    encoder.write_all(sample_csv("2025-07-30", 50).as_bytes()).unwrap();
     let gz = encoder.finish().unwrap();
     let response = app
         .client
@@ -91,20 +71,9 @@ async fn gzip_body_is_archived_unchanged_as_csv_gz() {
 #[tokio::test]
 async fn announced_oversized_body_gets_413_before_anything_is_written() {
     let app = spawn_app_with(&[("SHOPLAKE_MAX_UPLOAD_BYTES", "1000")]).await;
-    let response = app
-        .upload_csv(
-            &app.shop_token("001"),
-            "001",
-            "2025-07-30",
-            vec![b'a'; 5000],
-        )
-        .await;
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", vec![b'a'; 5000]).await;
     assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
-    assert!(
-        app.files().iter().all(|f| !f.starts_with("raw/")),
-        "{:?}",
-        app.files()
-    );
+    assert!(app.files().iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files());
     assert!(app.temp_files().is_empty());
 }
 
@@ -112,30 +81,16 @@ async fn announced_oversized_body_gets_413_before_anything_is_written() {
 async fn streamed_body_over_the_limit_gets_413_and_leaves_no_file() {
     // Arrange: a chunked body (no Content-Length) that grows past the limit.
     let app = spawn_app_with(&[("SHOPLAKE_MAX_UPLOAD_BYTES", "1000")]).await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..10).map(|_| Ok(vec![b'x'; 300])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![b'x'; 300])).collect();
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
     // Act
-    let response = app
-        .upload_csv(&app.shop_token("001"), "001", "2025-07-30", body)
-        .await;
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body).await;
     // Assert
     let problem = assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
-    let id = problem["upload_id"]
-        .as_str()
-        .expect("the refused upload is recorded");
-    let status: serde_json::Value = app
-        .get_upload(&app.admin_token(), id)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let id = problem["upload_id"].as_str().expect("the refused upload is recorded");
+    let status: serde_json::Value = app.get_upload(&app.admin_token(), id).await.json().await.unwrap();
     assert_eq!(status["status"], "failed");
-    assert!(
-        app.files().iter().all(|f| !f.starts_with("raw/")),
-        "{:?}",
-        app.files()
-    );
+    assert!(app.files().iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files());
     assert!(app.temp_files().is_empty());
 }
 
@@ -144,9 +99,7 @@ async fn exactly_the_limit_is_accepted() {
     let app = spawn_app_with(&[("SHOPLAKE_MAX_UPLOAD_BYTES", "1000")]).await;
     let mut body = sample_csv("2025-07-30", 0).into_bytes();
     body.resize(1000, b'\n');
-    let response = app
-        .upload_csv(&app.shop_token("001"), "001", "2025-07-30", body)
-        .await;
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body).await;
     assert!(response.status().is_success(), "{}", response.status());
 }
 
@@ -169,12 +122,7 @@ async fn dropped_connection_leaves_no_file_and_a_failed_upload() {
     let admin = app.admin_token();
     let mut last = serde_json::Value::Null;
     for _ in 0..50 {
-        let list: serde_json::Value = app
-            .list_uploads(&admin, "001", "")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let list: serde_json::Value = app.list_uploads(&admin, "001", "").await.json().await.unwrap();
         last = list["items"][0].clone();
         if last["status"] == "failed" {
             break;
@@ -183,11 +131,7 @@ async fn dropped_connection_leaves_no_file_and_a_failed_upload() {
     }
     assert_eq!(last["status"], "failed", "{last}");
     assert!(last["raw_key"].is_null());
-    assert!(
-        app.files().iter().all(|f| !f.starts_with("raw/")),
-        "{:?}",
-        app.files()
-    );
+    assert!(app.files().iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files());
     assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
 }
 
@@ -195,11 +139,7 @@ async fn dropped_connection_leaves_no_file_and_a_failed_upload() {
 async fn other_media_types_and_encodings_get_415() {
     let app = spawn_app().await;
     let token = app.shop_token("001");
-    for (content_type, encoding) in [
-        ("application/json", None),
-        ("text/plain", None),
-        ("text/csv", Some("br")),
-    ] {
+    for (content_type, encoding) in [("application/json", None), ("text/plain", None), ("text/csv", Some("br"))] {
         let mut request = app
             .client
             .post(app.url("/v1/shops/001/uploads?date=2025-07-30"))
@@ -209,11 +149,7 @@ async fn other_media_types_and_encodings_get_415() {
         if let Some(encoding) = encoding {
             request = request.header("content-encoding", encoding);
         }
-        assert_problem(
-            request.send().await.unwrap(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        )
-        .await;
+        assert_problem(request.send().await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     }
     let no_type = app
         .client
@@ -232,20 +168,10 @@ async fn bad_shop_id_or_date_gets_400_naming_the_value() {
     let admin = app.admin_token();
     let bad_shop = app.upload_csv(&admin, "sh.op", "2025-07-30", "a\n").await;
     let problem = assert_problem(bad_shop, StatusCode::BAD_REQUEST).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("shop_id"),
-        "{problem}"
-    );
+    assert!(problem["detail"].as_str().unwrap().contains("shop_id"), "{problem}");
     for date in ["2025-13-01", "2025-02-30", "30-07-2025", "..%2F..%2Fetc"] {
-        let problem = assert_problem(
-            app.upload_csv(&admin, "001", date, "a\n").await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-        assert!(
-            problem["detail"].as_str().unwrap().contains("date"),
-            "{problem}"
-        );
+        let problem = assert_problem(app.upload_csv(&admin, "001", date, "a\n").await, StatusCode::BAD_REQUEST).await;
+        assert!(problem["detail"].as_str().unwrap().contains("date"), "{problem}");
     }
     let missing = app
         .client
@@ -263,17 +189,10 @@ async fn bad_shop_id_or_date_gets_400_naming_the_value() {
 #[tokio::test]
 async fn zero_byte_body_gets_422_with_the_upload_id_and_the_upload_is_rejected() {
     let app = spawn_app().await;
-    let response = app
-        .upload_csv(&app.shop_token("001"), "001", "2025-07-30", Vec::new())
-        .await;
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", Vec::new()).await;
     let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let id = problem["upload_id"].as_str().unwrap();
-    let upload: serde_json::Value = app
-        .get_upload(&app.shop_token("001"), id)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let upload: serde_json::Value = app.get_upload(&app.shop_token("001"), id).await.json().await.unwrap();
     assert_eq!(upload["status"], "rejected");
     assert!(upload["finished_at"].is_string());
     assert!(upload["problem"].as_str().unwrap().contains("empty"));
@@ -283,18 +202,10 @@ async fn zero_byte_body_gets_422_with_the_upload_id_and_the_upload_is_rejected()
 async fn upload_resource_has_every_contract_field() {
     let app = spawn_app().await;
     let token = app.shop_token("001");
-    let created: serde_json::Value = app
-        .upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 2))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let fetched: serde_json::Value = app
-        .get_upload(&token, created["id"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: serde_json::Value =
+        app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 2)).await.json().await.unwrap();
+    let fetched: serde_json::Value =
+        app.get_upload(&token, created["id"].as_str().unwrap()).await.json().await.unwrap();
     for field in [
         "id",
         "shop_id",
@@ -314,10 +225,7 @@ async fn upload_resource_has_every_contract_field() {
         "finished_at",
         "duplicate_of",
     ] {
-        assert!(
-            fetched.get(field).is_some(),
-            "missing field {field}: {fetched}"
-        );
+        assert!(fetched.get(field).is_some(), "missing field {field}: {fetched}");
     }
     assert_eq!(fetched["id"], created["id"]);
     assert!(chrono::DateTime::parse_from_rfc3339(fetched["received_at"].as_str().unwrap()).is_ok());
@@ -329,32 +237,12 @@ async fn list_is_newest_first_with_cursor_pagination_and_filters() {
     let app = spawn_app().await;
     let token = app.shop_token("001");
     let mut ids = Vec::new();
-    for (i, date) in [
-        "2025-07-01",
-        "2025-07-02",
-        "2025-07-01",
-        "2025-07-02",
-        "2025-07-01",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, date) in ["2025-07-01", "2025-07-02", "2025-07-01", "2025-07-02", "2025-07-01"].iter().enumerate() {
         let body = sample_csv(date, i + 1);
-        let upload: serde_json::Value = app
-            .upload_csv(&token, "001", date, body)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let upload: serde_json::Value = app.upload_csv(&token, "001", date, body).await.json().await.unwrap();
         ids.push(upload["id"].as_str().unwrap().to_owned());
     }
-    app.upload_csv(
-        &app.shop_token("002"),
-        "002",
-        "2025-07-01",
-        sample_csv("2025-07-01", 1),
-    )
-    .await;
+    app.upload_csv(&app.shop_token("002"), "002", "2025-07-01", sample_csv("2025-07-01", 1)).await;
     // Act: page through two at a time.
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -364,12 +252,7 @@ async fn list_is_newest_first_with_cursor_pagination_and_filters() {
             Some(c) => format!("?limit=2&cursor={c}"),
             None => "?limit=2".into(),
         };
-        let page: serde_json::Value = app
-            .list_uploads(&token, "001", &query)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: serde_json::Value = app.list_uploads(&token, "001", &query).await.json().await.unwrap();
         pages += 1;
         for item in page["items"].as_array().unwrap() {
             seen.push(item["id"].as_str().unwrap().to_owned());
@@ -382,75 +265,32 @@ async fn list_is_newest_first_with_cursor_pagination_and_filters() {
     // Assert
     let mut newest_first = ids.clone();
     newest_first.reverse();
-    assert_eq!(
-        seen, newest_first,
-        "every upload once, newest first, none of shop 002"
-    );
+    assert_eq!(seen, newest_first, "every upload once, newest first, none of shop 002");
     assert_eq!(pages, 3);
-    let by_date: serde_json::Value = app
-        .list_uploads(&token, "001", "?date=2025-07-02")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let dates: Vec<_> = by_date["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["date"].as_str().unwrap().to_owned())
-        .collect();
+    let by_date: serde_json::Value = app.list_uploads(&token, "001", "?date=2025-07-02").await.json().await.unwrap();
+    let dates: Vec<_> =
+        by_date["items"].as_array().unwrap().iter().map(|i| i["date"].as_str().unwrap().to_owned()).collect();
     assert_eq!(dates, ["2025-07-02", "2025-07-02"]);
-    let by_status: serde_json::Value = app
-        .list_uploads(&token, "001", "?status=failed")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let by_status: serde_json::Value = app.list_uploads(&token, "001", "?status=failed").await.json().await.unwrap();
     assert_eq!(by_status["items"].as_array().unwrap().len(), 0);
-    assert_problem(
-        app.list_uploads(&token, "001", "?status=done").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    assert_problem(
-        app.list_uploads(&token, "001", "?limit=0").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    assert_problem(
-        app.list_uploads(&token, "001", "?cursor=zzz").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    assert_problem(app.list_uploads(&token, "001", "?status=done").await, StatusCode::BAD_REQUEST).await;
+    assert_problem(app.list_uploads(&token, "001", "?limit=0").await, StatusCode::BAD_REQUEST).await;
+    assert_problem(app.list_uploads(&token, "001", "?cursor=zzz").await, StatusCode::BAD_REQUEST).await;
 }
 
 #[tokio::test]
 async fn metrics_count_uploads_by_status_and_bytes_received() {
     let app = spawn_app().await;
     let body = sample_csv("2025-07-30", 5);
-    app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body.clone())
-        .await;
-    app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", Vec::new())
-        .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body.clone()).await;
+    app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", Vec::new()).await;
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("shoplake_uploads{status=\"rejected\"} 1"), "{text}");
+    assert!(text.contains(&format!("shoplake_upload_bytes_received_total {}", body.len())), "{text}");
     assert!(
-        text.contains("shoplake_uploads{status=\"rejected\"} 1"),
+        text.contains(
+            "shoplake_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/shops/{shop_id}/uploads\""
+        ),
         "{text}"
     );
-    assert!(
-        text.contains(&format!(
-            "shoplake_upload_bytes_received_total {}",
-            body.len()
-        )),
-        "{text}"
-    );
-    assert!(text.contains("shoplake_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/shops/{shop_id}/uploads\""), "{text}");
 }

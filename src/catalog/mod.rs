@@ -1,0 +1,135 @@
+//! The catalog: tables over storage prefixes, their columns and their partitions, behind one
+//! small trait (embedded in our database now; AWS Glue next). Updated in the step that
+//! commits an upload, so an accepted upload is queryable at once.
+
+pub mod crawl;
+pub mod ddl;
+mod embedded;
+pub mod types;
+
+pub use embedded::EmbeddedCatalog;
+pub use types::ColumnDef;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// The table every shop's sales land in.
+pub const SALES_TABLE: &str = "sales_processed";
+
+/// Partition keys of the sales table, in path order.
+pub const PARTITION_KEYS: [&str; 2] = ["shop_id", "date"];
+
+/// A table as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TableInfo {
+    /// Table name.
+    pub name: String,
+    /// URL of the table's storage prefix (`file:///.../processed/`, `s3://bucket/prefix/processed/`).
+    pub location: String,
+    /// Columns of the files, in order (partition keys excluded).
+    pub columns: Vec<ColumnDef>,
+    /// Partition keys (Hive-style path segments), typed string.
+    pub partition_keys: Vec<String>,
+    /// Number of partitions.
+    pub partitions: u64,
+    /// Rows over all partitions.
+    pub rows: u64,
+    /// Bytes of all partition files.
+    pub bytes: u64,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// One partition: one shop-day file.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PartitionInfo {
+    /// The shop.
+    pub shop_id: String,
+    /// The day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Storage key of the partition's file.
+    pub location: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size of the file.
+    pub bytes: u64,
+    /// Digest of the file's own column list.
+    pub schema_fingerprint: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// Errors of the catalog layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A column's type in a file cannot be reconciled with the table's.
+    #[error("column '{column}' is {table_type} in the table but {file_type} in this file; change the file's values or the table schema")]
+    TypeConflict {
+        /// The column.
+        column: String,
+        /// Its type in the table.
+        table_type: String,
+        /// Its type in the file.
+        file_type: String,
+    },
+    /// An Arrow type the catalog cannot describe.
+    #[error("column '{column}' has type {data_type}, which the catalog cannot describe")]
+    UnsupportedType {
+        /// The column.
+        column: String,
+        /// The Arrow type.
+        data_type: String,
+    },
+    /// No such table.
+    #[error("no table named '{0}'")]
+    NoSuchTable(String),
+    /// The catalog's store failed: retry later.
+    #[error("catalog unavailable: {0}")]
+    Unavailable(String),
+    /// A partition file could not be read while crawling.
+    #[error("cannot read partition file {key}: {detail}")]
+    BadFile {
+        /// Storage key.
+        key: String,
+        /// What failed.
+        detail: String,
+    },
+}
+
+/// Result alias of the catalog layer.
+pub type CatalogResult<T> = Result<T, CatalogError>;
+
+impl From<crate::db::DbError> for CatalogError {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// What the catalog must do for shoplake.
+#[async_trait]
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    /// Creates the table (no columns yet) if it does not exist.
+    async fn ensure_table(&self, name: &str, location: &str) -> CatalogResult<()>;
+
+    /// One table with its statistics.
+    async fn table(&self, name: &str) -> CatalogResult<Option<TableInfo>>;
+
+    /// All tables.
+    async fn tables(&self) -> CatalogResult<Vec<TableInfo>>;
+
+    /// Adds a file's new columns to the table and widens where safe; refuses conflicts.
+    /// Returns the table's columns afterwards.
+    async fn evolve_schema(&self, name: &str, file_columns: &[ColumnDef]) -> CatalogResult<Vec<ColumnDef>>;
+
+    /// Replaces the table's columns outright (a crawl rebuilding the schema).
+    async fn set_columns(&self, name: &str, columns: &[ColumnDef]) -> CatalogResult<()>;
+
+    /// Registers or updates one partition.
+    async fn put_partition(&self, name: &str, partition: &PartitionInfo) -> CatalogResult<()>;
+
+    /// Removes one partition (its file is gone).
+    async fn remove_partition(&self, name: &str, shop_id: &str, date: &str) -> CatalogResult<()>;
+
+    /// All partitions of a table, by shop then date.
+    async fn partitions(&self, name: &str) -> CatalogResult<Vec<PartitionInfo>>;
+}

@@ -1,0 +1,175 @@
+//! The `catalog_tables` and `catalog_partitions` tables (SQL of the embedded catalog).
+
+use super::{now_ms, DbResult};
+use sqlx::{AnyPool, Row};
+
+/// A stored table row: name, location, columns JSON, partition keys JSON, updated_at (ms).
+#[derive(Debug, Clone)]
+pub struct TableRow {
+    /// Table name.
+    pub name: String,
+    /// Storage URL.
+    pub location: String,
+    /// JSON column list.
+    pub columns_json: String,
+    /// JSON partition keys.
+    pub partition_keys_json: String,
+    /// ms since epoch.
+    pub updated_at: i64,
+    /// Partition count.
+    pub partitions: i64,
+    /// Sum of partition rows.
+    pub rows: i64,
+    /// Sum of partition bytes.
+    pub bytes: i64,
+}
+
+/// A stored partition row.
+#[derive(Debug, Clone)]
+pub struct PartitionRow {
+    /// The shop.
+    pub shop_id: String,
+    /// `YYYY-MM-DD`.
+    pub sales_date: String,
+    /// Storage key of the file.
+    pub location: String,
+    /// Rows in the file.
+    pub rows: i64,
+    /// Size of the file.
+    pub bytes: i64,
+    /// Column-list digest.
+    pub schema_fingerprint: String,
+    /// ms since epoch.
+    pub updated_at: i64,
+}
+
+/// Repository over the catalog tables.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogRows<'p> {
+    pool: &'p AnyPool,
+}
+
+const TABLE_SELECT: &str = "select t.name, t.location, t.columns, t.partition_keys, t.updated_at, \
+     (select count(*) from catalog_partitions p where p.table_name = t.name) as partitions, \
+     (select coalesce(sum(p.rows), 0) from catalog_partitions p where p.table_name = t.name) as total_rows, \
+     (select coalesce(sum(p.bytes), 0) from catalog_partitions p where p.table_name = t.name) as total_bytes \
+     from catalog_tables t";
+
+impl<'p> CatalogRows<'p> {
+    pub(super) fn new(pool: &'p AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// Inserts a table if no table of that name exists.
+    pub async fn insert_table_if_missing(&self, name: &str, location: &str, partition_keys_json: &str) -> DbResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "insert into catalog_tables (name, location, columns, partition_keys, created_at, updated_at) values ($1, $2, '[]', $3, $4, $4) on conflict (name) do nothing",
+        )
+        .bind(name.to_owned())
+        .bind(location.to_owned())
+        .bind(partition_keys_json.to_owned())
+        .bind(now)
+        .execute(self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One table with its partition statistics.
+    pub async fn table(&self, name: &str) -> DbResult<Option<TableRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{TABLE_SELECT} where t.name = $1")))
+            .bind(name.to_owned())
+            .fetch_optional(self.pool)
+            .await?;
+        row.map(|r| table_row(&r)).transpose()
+    }
+
+    /// All tables, by name.
+    pub async fn tables(&self) -> DbResult<Vec<TableRow>> {
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(format!("{TABLE_SELECT} order by t.name"))).fetch_all(self.pool).await?;
+        rows.iter().map(table_row).collect()
+    }
+
+    /// Replaces the column list only if it is still `expected` (optimistic concurrency);
+    /// returns whether it was replaced.
+    pub async fn replace_columns(&self, name: &str, expected_json: &str, columns_json: &str) -> DbResult<bool> {
+        let result =
+            sqlx::query("update catalog_tables set columns = $1, updated_at = $2 where name = $3 and columns = $4")
+                .bind(columns_json.to_owned())
+                .bind(now_ms())
+                .bind(name.to_owned())
+                .bind(expected_json.to_owned())
+                .execute(self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Inserts or updates one partition.
+    pub async fn upsert_partition(&self, table: &str, p: &PartitionRow) -> DbResult<()> {
+        sqlx::query(
+            "insert into catalog_partitions (table_name, shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8) \
+             on conflict (table_name, shop_id, sales_date) do update set location = excluded.location, rows = excluded.rows, \
+             bytes = excluded.bytes, schema_fingerprint = excluded.schema_fingerprint, updated_at = excluded.updated_at",
+        )
+        .bind(table.to_owned())
+        .bind(p.shop_id.clone())
+        .bind(p.sales_date.clone())
+        .bind(p.location.clone())
+        .bind(p.rows)
+        .bind(p.bytes)
+        .bind(p.schema_fingerprint.clone())
+        .bind(p.updated_at)
+        .execute(self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes one partition.
+    pub async fn delete_partition(&self, table: &str, shop_id: &str, date: &str) -> DbResult<()> {
+        sqlx::query("delete from catalog_partitions where table_name = $1 and shop_id = $2 and sales_date = $3")
+            .bind(table.to_owned())
+            .bind(shop_id.to_owned())
+            .bind(date.to_owned())
+            .execute(self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// All partitions of a table, by shop then date.
+    pub async fn partitions(&self, table: &str) -> DbResult<Vec<PartitionRow>> {
+        let rows = sqlx::query(
+            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions where table_name = $1 order by shop_id, sales_date",
+        )
+        .bind(table.to_owned())
+        .fetch_all(self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PartitionRow {
+                    shop_id: r.try_get("shop_id")?,
+                    sales_date: r.try_get("sales_date")?,
+                    location: r.try_get("location")?,
+                    rows: r.try_get("rows")?,
+                    bytes: r.try_get("bytes")?,
+                    schema_fingerprint: r.try_get("schema_fingerprint")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn table_row(r: &sqlx::any::AnyRow) -> DbResult<TableRow> {
+    Ok(TableRow {
+        name: r.try_get("name")?,
+        location: r.try_get("location")?,
+        columns_json: r.try_get("columns")?,
+        partition_keys_json: r.try_get("partition_keys")?,
+        updated_at: r.try_get("updated_at")?,
+        partitions: r.try_get("partitions")?,
+        rows: r.try_get("total_rows")?,
+        bytes: r.try_get("total_bytes")?,
+    })
+}

@@ -1,0 +1,109 @@
+//! Catalog routes: tables, one table, its partitions, its Athena DDL, and a re-crawl.
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::AuthUser;
+use crate::app::AppState;
+use crate::catalog::crawl::{crawl, CrawlReport};
+use crate::catalog::{ddl, PartitionInfo, TableInfo, SALES_TABLE};
+use crate::domain::Role;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Routes of this resource.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tables))
+        .routes(routes!(get_table))
+        .routes(routes!(list_partitions))
+        .routes(routes!(table_ddl))
+        .routes(routes!(start_crawl))
+}
+
+/// The catalog's tables.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TableListDto {
+    /// Every table.
+    pub items: Vec<TableInfo>,
+}
+
+/// A table's partitions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PartitionListDto {
+    /// Every partition, by shop then date.
+    pub items: Vec<PartitionInfo>,
+}
+
+const READERS: [Role; 2] = [Role::Analyst, Role::Admin];
+
+/// Tables with their schema, partition count, rows and bytes.
+#[utoipa::path(get, path = "/v1/catalog/tables", tag = "catalog",
+    responses((status = 200, body = TableListDto), (status = 403, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn list_tables(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<TableListDto>> {
+    user.require(&READERS)?;
+    Ok(Json(TableListDto { items: state.catalog.tables().await? }))
+}
+
+/// One table: columns (Hive types), partition keys, counts.
+#[utoipa::path(get, path = "/v1/catalog/tables/{name}", tag = "catalog",
+    params(("name" = String, Path, description = "Table name, e.g. sales_processed")),
+    responses((status = 200, body = TableInfo), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn get_table(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<TableInfo>> {
+    user.require(&READERS)?;
+    Ok(Json(find_table(&state, &name).await?))
+}
+
+/// A table's partitions: shop, date, file, rows, bytes, schema fingerprint.
+#[utoipa::path(get, path = "/v1/catalog/tables/{name}/partitions", tag = "catalog",
+    params(("name" = String, Path, description = "Table name")),
+    responses((status = 200, body = PartitionListDto), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn list_partitions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PartitionListDto>> {
+    user.require(&READERS)?;
+    find_table(&state, &name).await?;
+    Ok(Json(PartitionListDto { items: state.catalog.partitions(&name).await? }))
+}
+
+/// Athena/Hive DDL: `CREATE EXTERNAL TABLE` plus one `ALTER TABLE ... ADD PARTITION` per partition.
+#[utoipa::path(get, path = "/v1/catalog/tables/{name}/ddl", tag = "catalog",
+    params(("name" = String, Path, description = "Table name")),
+    responses((status = 200, description = "SQL text", content_type = "text/plain", body = String),
+              (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn table_ddl(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    user.require(&READERS)?;
+    let table = find_table(&state, &name).await?;
+    let partitions = state.catalog.partitions(&name).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], ddl::athena_ddl(&table, &partitions)))
+}
+
+/// Re-crawl storage: rebuild the sales table's schema and partitions from `processed/`
+/// (Parquet footers only) and report added, changed and missing partitions.
+#[utoipa::path(post, path = "/v1/catalog/crawl", tag = "catalog",
+    responses((status = 200, body = CrawlReport), (status = 403, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn start_crawl(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<CrawlReport>> {
+    user.require(&[Role::Admin])?;
+    Ok(Json(crawl(&state.store, &state.catalog, SALES_TABLE).await?))
+}
+
+async fn find_table(state: &AppState, name: &str) -> ApiResult<TableInfo> {
+    state.catalog.table(name).await?.ok_or_else(|| ApiError::NotFound(format!("no table named '{name}'")))
+}

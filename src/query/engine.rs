@@ -1,0 +1,257 @@
+//! `QueryEngine`: runs one read-only SQL statement over Hive-partitioned Parquet tables.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::config::TableParquetOptions;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::{
+    CacheManager, CacheManagerConfig, FileMetadataCache, FileStatisticsCache,
+};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use futures_util::StreamExt;
+
+use super::error::QueryError;
+use super::guard::parse_read_only;
+use super::output::{columns_of, QueryOutput};
+use super::stats::{scan_figures, QueryStats};
+
+/// One table to expose to SQL: Parquet files under `root` in Hive partition directories.
+#[derive(Debug, Clone)]
+pub struct TableSource {
+    /// SQL name, e.g. `sales_processed`.
+    pub name: String,
+    /// Table location URL ending in `/`, e.g. `file:///abs/data/processed/` or `s3://b/p/processed/`.
+    pub root: String,
+    /// Columns stored in the files (no partition columns); files lacking one read it as NULL.
+    pub file_schema: SchemaRef,
+    /// Partition columns in directory order, e.g. `["shop_id", "date"]`; typed Utf8.
+    pub partition_columns: Vec<String>,
+}
+
+/// Per-query limits.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Wall time for planning plus execution.
+    pub timeout: Duration,
+    /// Rows returned at most; more rows set `truncated`.
+    pub max_rows: usize,
+    /// Size of the query's memory pool (hash tables, sorts); spilling to disk is off.
+    pub memory_bytes: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_rows: 10_000,
+            memory_bytes: 1 << 30,
+        }
+    }
+}
+
+/// The embedded SQL engine. Cheap to share (`Arc`) and safe to call concurrently; every query
+/// gets a fresh DataFusion session, so it lists the tables anew and sees new partitions at once.
+/// Parquet footers and file statistics are cached across queries, keyed by path and checked
+/// against size and modification time, so a replaced file is never read through a stale footer.
+pub struct QueryEngine {
+    limits: QueryLimits,
+    registry: Arc<DefaultObjectStoreRegistry>,
+    metadata_cache: Arc<FileMetadataCache>,
+    statistics_cache: Option<Arc<FileStatisticsCache>>,
+    target_partitions: usize,
+}
+
+impl QueryEngine {
+    /// `object_store`: an extra store for the table roots' scheme and authority (e.g.
+    /// `s3://bucket`); `None` when the tables are local (`file://` is always available).
+    pub fn new(
+        limits: QueryLimits,
+        object_store: Option<(url::Url, Arc<dyn object_store::ObjectStore>)>,
+    ) -> Self {
+        let registry = Arc::new(DefaultObjectStoreRegistry::new());
+        if let Some((url, store)) = object_store {
+            registry.register_store(&url, store);
+        }
+        let caches = CacheManager::try_new(&CacheManagerConfig::default())
+            .expect("default cache configuration is valid");
+        let target_partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            limits,
+            registry,
+            metadata_cache: caches.get_file_metadata_cache(),
+            statistics_cache: caches.get_file_statistic_cache(),
+            target_partitions,
+        }
+    }
+
+    /// The limits every query runs under.
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
+    }
+
+    /// Runs one read-only statement over `tables`, within the engine's limits.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        tables: &[TableSource],
+    ) -> Result<QueryOutput, QueryError> {
+        let started = Instant::now();
+        let statement = parse_read_only(sql)?;
+        let limit = self.limits.timeout;
+        let run = self.run(statement, tables, started);
+        match tokio::time::timeout(limit, run).await {
+            Ok(result) => result,
+            Err(_) => Err(QueryError::Timeout { limit }),
+        }
+    }
+
+    async fn run(
+        &self,
+        statement: DfStatement,
+        tables: &[TableSource],
+        started: Instant,
+    ) -> Result<QueryOutput, QueryError> {
+        let df_err = |e: DataFusionError| QueryError::from_datafusion(e, self.limits.memory_bytes);
+        let ctx = self.session().map_err(df_err)?;
+        for table in tables {
+            let provider = self.listing_table(&ctx, table).map_err(df_err)?;
+            ctx.register_table(table.name.as_str(), provider)
+                .map_err(df_err)?;
+        }
+        let state = ctx.state();
+        let plan = state.statement_to_plan(statement).await.map_err(df_err)?;
+        // Second line of defence behind the parser check: no DDL, DML or session statements.
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| QueryError::NotReadOnly(e.message().into_owned()))?;
+        let physical = state.create_physical_plan(&plan).await.map_err(df_err)?;
+        let schema = physical.schema();
+
+        let mut stream = execute_stream(Arc::clone(&physical), ctx.task_ctx()).map_err(df_err)?;
+        let (batches, truncated) = take_rows(&mut stream, self.limits.max_rows)
+            .await
+            .map_err(df_err)?;
+        drop(stream);
+
+        let rows_returned = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let scan = scan_figures(&physical);
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(QueryOutput {
+            columns: columns_of(&schema),
+            batches,
+            schema,
+            truncated,
+            stats: QueryStats {
+                elapsed_ms: (elapsed * 1000.0).round() / 1000.0,
+                partitions_scanned: scan.partitions,
+                files_scanned: scan.files,
+                bytes_scanned: scan.bytes,
+                rows_returned,
+            },
+        })
+    }
+
+    /// A fresh session: own memory pool, no spilling, no URL tables, shared footer caches.
+    fn session(&self) -> Result<SessionContext, DataFusionError> {
+        let caches = CacheManagerConfig::default()
+            .with_file_metadata_cache(Some(Arc::clone(&self.metadata_cache)))
+            .with_file_statistics_cache(self.statistics_cache.clone())
+            .with_list_files_cache(None)
+            .with_list_files_cache_limit(0);
+        let registry: Arc<dyn ObjectStoreRegistry> = self.registry.clone();
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .with_object_store_registry(registry)
+            .with_cache_manager(caches)
+            .build_arc()?;
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(self.target_partitions)
+            .with_collect_statistics(true);
+        let options = config.options_mut();
+        options.sql_parser.collect_spans = true;
+        options.execution.parquet.pruning = true;
+        options.execution.parquet.enable_page_index = true;
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        Ok(SessionContext::new_with_state(state))
+    }
+
+    fn listing_table(
+        &self,
+        ctx: &SessionContext,
+        table: &TableSource,
+    ) -> Result<Arc<ListingTable>, DataFusionError> {
+        let mut root = table.root.clone();
+        if !root.ends_with('/') {
+            root.push('/');
+        }
+        let url = ListingTableUrl::parse(&root)?;
+        let parquet: TableParquetOptions = ctx.state().table_options().parquet.clone();
+        let format = ParquetFormat::default().with_options(parquet);
+        let partition_columns = table
+            .partition_columns
+            .iter()
+            .map(|c| (c.clone(), DataType::Utf8))
+            .collect();
+        let options = ListingOptions::new(Arc::new(format))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partition_columns);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(Arc::clone(&table.file_schema));
+        let listing = ListingTable::try_new(config)?.with_cache(self.statistics_cache.clone());
+        Ok(Arc::new(listing))
+    }
+}
+
+/// Pulls batches until `max_rows` rows are held; `true` when at least one more row existed.
+async fn take_rows(
+    stream: &mut datafusion::physical_plan::SendableRecordBatchStream,
+    max_rows: usize,
+) -> Result<(Vec<RecordBatch>, bool), DataFusionError> {
+    let mut batches = Vec::new();
+    let mut rows = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let n = batch.num_rows();
+        if rows + n > max_rows {
+            let keep = max_rows - rows;
+            if keep > 0 {
+                batches.push(batch.slice(0, keep));
+            }
+            return Ok((batches, true));
+        }
+        rows += n;
+        if n > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok((batches, false))
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

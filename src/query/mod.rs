@@ -1,0 +1,22 @@
+//! Embedded SQL engine (Apache DataFusion): read-only SQL over the lake's Parquet tables.
+//!
+//! `QueryEngine::execute` checks the statement (`guard`), registers each `TableSource` as a
+//! Hive-partitioned listing table, runs it under the time, row and memory limits, and returns a
+//! `QueryOutput` that `to_json` / `write_csv` encode for `POST /v1/query` and `shoplake sql`.
+
+/// `QueryEngine`, `TableSource`, `QueryLimits`: sessions, table registration, limits.
+mod engine;
+/// `QueryError` and the mapping from DataFusion errors.
+mod error;
+/// The read-only check on the parsed statement.
+mod guard;
+/// `QueryOutput`, column types in SQL words, JSON and CSV encodings.
+mod output;
+/// `QueryStats`: files, partitions and bytes scanned.
+mod stats;
+
+pub use engine::{QueryEngine, QueryLimits, TableSource};
+pub use error::QueryError;
+pub use guard::check_read_only;
+pub use output::{sql_type_name, to_json, write_csv, ColumnInfo, QueryOutput};
+pub use stats::QueryStats;
