@@ -7,9 +7,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::DataFusionError;
 use datafusion::execution::cache::cache_manager::{
     CacheManager, CacheManagerConfig, FileMetadataCache, FileStatisticsCache,
@@ -26,6 +24,7 @@ use futures_util::StreamExt;
 use super::error::QueryError;
 use super::guard::parse_read_only;
 use super::output::{columns_of, QueryOutput};
+use super::recorder::{RecordingTable, ScannedFiles};
 use super::stats::{scan_figures, QueryStats};
 
 /// One table to expose to SQL: Parquet files under `root` in Hive partition directories.
@@ -54,11 +53,7 @@ pub struct QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            max_rows: 10_000,
-            memory_bytes: 1 << 30,
-        }
+        Self { timeout: Duration::from_secs(30), max_rows: 10_000, memory_bytes: 1 << 30 }
     }
 }
 
@@ -77,16 +72,13 @@ pub struct QueryEngine {
 impl QueryEngine {
     /// `object_store`: an extra store for the table roots' scheme and authority (e.g.
     /// `s3://bucket`); `None` when the tables are local (`file://` is always available).
-    pub fn new(
-        limits: QueryLimits,
-        object_store: Option<(url::Url, Arc<dyn object_store::ObjectStore>)>,
-    ) -> Self {
+    pub fn new(limits: QueryLimits, object_store: Option<(url::Url, Arc<dyn object_store::ObjectStore>)>) -> Self {
         let registry = Arc::new(DefaultObjectStoreRegistry::new());
         if let Some((url, store)) = object_store {
             registry.register_store(&url, store);
         }
-        let caches = CacheManager::try_new(&CacheManagerConfig::default())
-            .expect("default cache configuration is valid");
+        let caches =
+            CacheManager::try_new(&CacheManagerConfig::default()).expect("default cache configuration is valid");
         let target_partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             limits,
@@ -103,11 +95,7 @@ impl QueryEngine {
     }
 
     /// Runs one read-only statement over `tables`, within the engine's limits.
-    pub async fn execute(
-        &self,
-        sql: &str,
-        tables: &[TableSource],
-    ) -> Result<QueryOutput, QueryError> {
+    pub async fn execute(&self, sql: &str, tables: &[TableSource]) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
         let statement = parse_read_only(sql)?;
         let limit = self.limits.timeout;
@@ -126,10 +114,11 @@ impl QueryEngine {
     ) -> Result<QueryOutput, QueryError> {
         let df_err = |e: DataFusionError| QueryError::from_datafusion(e, self.limits.memory_bytes);
         let ctx = self.session().map_err(df_err)?;
+        let files = ScannedFiles::default();
         for table in tables {
-            let provider = self.listing_table(&ctx, table).map_err(df_err)?;
-            ctx.register_table(table.name.as_str(), provider)
-                .map_err(df_err)?;
+            let listing = self.listing_table(&ctx, table).map_err(df_err)?;
+            let provider = Arc::new(RecordingTable::new(listing, Arc::clone(&files)));
+            ctx.register_table(table.name.as_str(), provider).map_err(df_err)?;
         }
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(df_err)?;
@@ -144,13 +133,12 @@ impl QueryEngine {
         let schema = physical.schema();
 
         let mut stream = execute_stream(Arc::clone(&physical), ctx.task_ctx()).map_err(df_err)?;
-        let (batches, truncated) = take_rows(&mut stream, self.limits.max_rows)
-            .await
-            .map_err(df_err)?;
+        let (batches, truncated) = take_rows(&mut stream, self.limits.max_rows).await.map_err(df_err)?;
         drop(stream);
 
         let rows_returned = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let scan = scan_figures(&physical);
+        let files = files.lock().unwrap_or_else(|e| e.into_inner());
+        let scan = scan_figures(&files, &physical);
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
         Ok(QueryOutput {
             columns: columns_of(&schema),
@@ -177,9 +165,7 @@ impl QueryEngine {
         let registry: Arc<dyn ObjectStoreRegistry> = self.registry.clone();
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-            )
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .with_object_store_registry(registry)
             .with_cache_manager(caches)
             .build_arc()?;
@@ -191,19 +177,12 @@ impl QueryEngine {
         options.sql_parser.collect_spans = true;
         options.execution.parquet.pruning = true;
         options.execution.parquet.enable_page_index = true;
-        let state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .build();
+        let state =
+            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
         Ok(SessionContext::new_with_state(state))
     }
 
-    fn listing_table(
-        &self,
-        ctx: &SessionContext,
-        table: &TableSource,
-    ) -> Result<Arc<ListingTable>, DataFusionError> {
+    fn listing_table(&self, ctx: &SessionContext, table: &TableSource) -> Result<Arc<ListingTable>, DataFusionError> {
         let mut root = table.root.clone();
         if !root.ends_with('/') {
             root.push('/');
@@ -211,17 +190,12 @@ impl QueryEngine {
         let url = ListingTableUrl::parse(&root)?;
         let parquet: TableParquetOptions = ctx.state().table_options().parquet.clone();
         let format = ParquetFormat::default().with_options(parquet);
-        let partition_columns = table
-            .partition_columns
-            .iter()
-            .map(|c| (c.clone(), DataType::Utf8))
-            .collect();
+        let partition_columns = table.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect();
         let options = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partition_columns);
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(Arc::clone(&table.file_schema));
+        let config =
+            ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::clone(&table.file_schema));
         let listing = ListingTable::try_new(config)?.with_cache(self.statistics_cache.clone());
         Ok(Arc::new(listing))
     }

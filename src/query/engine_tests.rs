@@ -52,16 +52,11 @@ fn write_partition(root: &Path, shop: &str, date: &str, sales: &[Sale], extra: &
         .unwrap()
         .and_utc()
         .timestamp_micros();
-    let text = |prefix: &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(
-            (0..n).map(|i| format!("{prefix}-{i}")),
-        ))
-    };
+    let text =
+        |prefix: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{prefix}-{i}")))) };
     let mut columns: Vec<ArrayRef> = vec![
         text(&format!("{shop}-{date}")),
-        Arc::new(TimestampMicrosecondArray::from_iter_values(
-            (0..n as i64).map(|i| midnight + i * 1_000_000),
-        )),
+        Arc::new(TimestampMicrosecondArray::from_iter_values((0..n as i64).map(|i| midnight + i * 1_000_000))),
         text("sku"),
         text("name"),
         Arc::new(Int64Array::from_iter_values(sales.iter().map(|s| s.quantity))),
@@ -139,10 +134,7 @@ async fn seed_query_runs_verbatim_with_exact_totals_and_prunes_to_one_date() {
     // Assert
     let mut got = BTreeMap::new();
     for row in rows(&output) {
-        got.insert(
-            row["shop_id"].as_str().unwrap().to_string(),
-            row["total_sales"].as_str().unwrap().to_string(),
-        );
+        got.insert(row["shop_id"].as_str().unwrap().to_string(), row["total_sales"].as_str().unwrap().to_string());
     }
     assert_eq!(got, expected);
     assert_eq!(output.columns[0].data_type, "varchar");
@@ -271,10 +263,7 @@ async fn show_describe_and_explain_are_answered() {
 
 #[tokio::test]
 async fn a_slow_query_is_cancelled_at_the_time_limit() {
-    let limits = QueryLimits {
-        timeout: Duration::from_millis(200),
-        ..QueryLimits::default()
-    };
+    let limits = QueryLimits { timeout: Duration::from_millis(200), ..QueryLimits::default() };
     let sql = "SELECT SUM(value % 7) AS s FROM generate_series(1, 100000000000)";
     let started = std::time::Instant::now();
     let err = engine_with(limits).execute(sql, &[]).await.unwrap_err();
@@ -286,10 +275,7 @@ async fn a_slow_query_is_cancelled_at_the_time_limit() {
 async fn rows_beyond_the_limit_are_cut_and_flagged() {
     let dir = tempfile::tempdir().unwrap();
     three_dates_two_shops(dir.path());
-    let limits = QueryLimits {
-        max_rows: 5,
-        ..QueryLimits::default()
-    };
+    let limits = QueryLimits { max_rows: 5, ..QueryLimits::default() };
     let tables = [table(dir.path(), &[])];
     let output = engine_with(limits.clone()).execute("SELECT * FROM sales_processed", &tables).await.unwrap();
     assert_eq!(output.stats.rows_returned, 5);
@@ -303,10 +289,7 @@ async fn rows_beyond_the_limit_are_cut_and_flagged() {
 
 #[tokio::test]
 async fn a_query_over_the_memory_limit_fails_with_a_clear_error() {
-    let limits = QueryLimits {
-        memory_bytes: 256 * 1024,
-        ..QueryLimits::default()
-    };
+    let limits = QueryLimits { memory_bytes: 256 * 1024, ..QueryLimits::default() };
     for sql in [
         "SELECT value, count(*) AS n FROM generate_series(1, 2000000) GROUP BY value",
         "SELECT value FROM generate_series(1, 2000000) ORDER BY value DESC",
@@ -333,10 +316,9 @@ async fn sql_errors_carry_the_engines_message_and_position() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    match engine().execute("SELECT * FROM sales_processed WHERE", &tables).await {
-        Err(QueryError::Sql { line, column, .. }) => {
-            assert_eq!(line, Some(1));
-            assert!(column.is_some());
+    match engine().execute("SELECT * FROM sales_processed\nWHERE date = = 1", &tables).await {
+        Err(QueryError::Sql { message, line, column }) => {
+            assert_eq!((line, column), (Some(2), Some(14)), "{message}");
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -367,12 +349,20 @@ async fn values_of_each_type_come_back_in_the_contract_json_shape() {
         }])
     );
     let types: Vec<&str> = output.columns.iter().map(|c| c.data_type.as_str()).collect();
-    assert_eq!(
-        types,
-        ["varchar", "timestamp", "bigint", "decimal(18,4)", "date", "bigint", "boolean", "double"]
-    );
+    assert_eq!(types, ["varchar", "timestamp", "bigint", "decimal(18,4)", "date", "bigint", "boolean", "double"]);
     for key in ["elapsed_ms", "partitions_scanned", "files_scanned", "bytes_scanned", "rows_returned"] {
         assert!(body["stats"][key].is_number(), "{key}");
     }
     assert_eq!(body["truncated"], json!(false));
+}
+
+#[tokio::test]
+async fn a_table_whose_directory_does_not_exist_yet_is_empty_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("processed");
+    let output = engine().execute(SEED, &[table(&missing, &[])]).await.unwrap();
+    assert_eq!(output.stats.rows_returned, 0);
+    assert_eq!(output.stats.files_scanned, 0);
+    assert_eq!(to_json(&output)["rows"], json!([]));
+    assert_eq!(output.columns.len(), 2);
 }

@@ -52,18 +52,13 @@ impl QueryError {
         let (line, column) = position(&err);
         let root = err.find_root();
         match root {
-            DataFusionError::ResourcesExhausted(detail) => QueryError::MemoryExceeded {
-                limit_bytes: memory_limit,
-                detail: detail.clone(),
-            },
+            DataFusionError::ResourcesExhausted(detail) => {
+                QueryError::MemoryExceeded { limit_bytes: memory_limit, detail: detail.clone() }
+            }
             DataFusionError::SQL(parser_error, _) => {
                 let message = parser_error.to_string();
                 let (l, c) = position_in_text(&message);
-                QueryError::Sql {
-                    message,
-                    line: line.or(l),
-                    column: column.or(c),
-                }
+                QueryError::Sql { message, line: line.or(l), column: column.or(c) }
             }
             DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)
@@ -80,11 +75,7 @@ impl QueryError {
 
 fn sql_error(message: String, line: Option<u64>, column: Option<u64>) -> QueryError {
     let (l, c) = position_in_text(&message);
-    QueryError::Sql {
-        message,
-        line: line.or(l),
-        column: column.or(c),
-    }
+    QueryError::Sql { message, line: line.or(l), column: column.or(c) }
 }
 
 /// Arrow compute errors that the query itself causes (bad cast, overflow, division by zero).
@@ -119,9 +110,7 @@ pub(crate) fn position_in_text(message: &str) -> (Option<u64>, Option<u64>) {
         s[..end].parse().ok()
     };
     let line = digits(rest);
-    let column = rest
-        .find("Column: ")
-        .and_then(|i| digits(&rest[i + "Column: ".len()..]));
+    let column = rest.find("Column: ").and_then(|i| digits(&rest[i + "Column: ".len()..]));
     match (line, column) {
         (Some(l), Some(c)) => (Some(l), Some(c)),
         _ => (None, None),
@@ -146,10 +135,7 @@ mod tests {
             Box::new(DataFusionError::ResourcesExhausted("Failed to allocate 1 MB".into())),
         );
         match QueryError::from_datafusion(err, 1024) {
-            QueryError::MemoryExceeded {
-                limit_bytes,
-                detail,
-            } => {
+            QueryError::MemoryExceeded { limit_bytes, detail } => {
                 assert_eq!(limit_bytes, 1024);
                 assert!(detail.contains("Failed to allocate"));
             }
@@ -160,9 +146,6 @@ mod tests {
     #[test]
     fn storage_failures_are_internal_not_the_users_fault() {
         let err = DataFusionError::IoError(std::io::Error::other("disk gone"));
-        assert!(matches!(
-            QueryError::from_datafusion(err, 1),
-            QueryError::Internal(_)
-        ));
+        assert!(matches!(QueryError::from_datafusion(err, 1), QueryError::Internal(_)));
     }
 }

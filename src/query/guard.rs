@@ -21,19 +21,13 @@ pub(crate) fn parse_read_only(sql: &str) -> Result<DfStatement, QueryError> {
         .and_then(|mut parser| parser.parse_statements())
         .map_err(|e| QueryError::from_datafusion(e, 0))?;
     match statements.len() {
-        0 => Err(QueryError::Sql {
-            message: "no SQL statement was given".into(),
-            line: None,
-            column: None,
-        }),
+        0 => Err(QueryError::Sql { message: "no SQL statement was given".into(), line: None, column: None }),
         1 => {
             let statement = statements.pop_front().expect("one statement");
             check_statement(&statement)?;
             Ok(statement)
         }
-        n => Err(QueryError::NotReadOnly(format!(
-            "{n} statements were given; exactly one is allowed"
-        ))),
+        n => Err(QueryError::NotReadOnly(format!("{n} statements were given; exactly one is allowed"))),
     }
 }
 
@@ -63,9 +57,7 @@ fn check_sql_statement(statement: &Statement) -> Result<(), QueryError> {
             Statement::Query(_) => check_sql_statement(statement),
             other => Err(refused(&format!("EXPLAIN of {}", kind_of(other)))),
         },
-        Statement::ExplainTable { .. }
-        | Statement::ShowTables { .. }
-        | Statement::ShowColumns { .. } => Ok(()),
+        Statement::ExplainTable { .. } | Statement::ShowTables { .. } | Statement::ShowColumns { .. } => Ok(()),
         other => Err(refused(&kind_of(other))),
     }
 }
@@ -109,10 +101,7 @@ fn kind_of_df(statement: &DfStatement) -> String {
 /// The statement kind in SQL words, from the AST variant name (`CreateTable` -> `CREATE TABLE`).
 fn kind_of(statement: &Statement) -> String {
     let debug = format!("{statement:?}");
-    let variant: &str = debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("statement");
+    let variant: &str = debug.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("statement");
     let mut words = String::new();
     for (i, c) in variant.char_indices() {
         if c.is_ascii_uppercase() && i > 0 {

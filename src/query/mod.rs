@@ -12,6 +12,8 @@ mod error;
 mod guard;
 /// `QueryOutput`, column types in SQL words, JSON and CSV encodings.
 mod output;
+/// `RecordingTable`: notes the files each table scan was planned over.
+mod recorder;
 /// `QueryStats`: files, partitions and bytes scanned.
 mod stats;
 

@@ -4,14 +4,13 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, GenericListArray, RecordBatch,
-    StructArray,
-};
-use datafusion::arrow::datatypes::{
-    ArrowNativeType, DataType, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    SchemaRef, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, GenericListArray, RecordBatch, StructArray,
 };
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, SchemaRef, UInt16Type, UInt32Type, UInt64Type,
+    UInt8Type,
+};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Map, Number, Value};
 
@@ -56,10 +55,7 @@ pub(crate) fn columns_of(schema: &SchemaRef) -> Vec<ColumnInfo> {
                 name = format!("{}_{n}", field.name());
                 n += 1;
             }
-            ColumnInfo {
-                name,
-                data_type: sql_type_name(field.data_type()),
-            }
+            ColumnInfo { name, data_type: sql_type_name(field.data_type()) }
         })
         .collect()
 }
@@ -81,10 +77,9 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         | DataType::Decimal128(p, s)
         | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "varchar".into(),
-        DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => "varbinary".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+            "varbinary".into()
+        }
         DataType::Date32 | DataType::Date64 => "date".into(),
         DataType::Time32(_) | DataType::Time64(_) => "time".into(),
         DataType::Timestamp(_, None) => "timestamp".into(),
@@ -96,10 +91,8 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         | DataType::LargeListView(f)
         | DataType::FixedSizeList(f, _) => format!("array({})", sql_type_name(f.data_type())),
         DataType::Struct(fields) => {
-            let inner: Vec<String> = fields
-                .iter()
-                .map(|f| format!("{} {}", f.name(), sql_type_name(f.data_type())))
-                .collect();
+            let inner: Vec<String> =
+                fields.iter().map(|f| format!("{} {}", f.name(), sql_type_name(f.data_type()))).collect();
             format!("row({})", inner.join(", "))
         }
         DataType::Dictionary(_, value) => sql_type_name(value),
@@ -134,7 +127,7 @@ pub fn to_json(output: &QueryOutput) -> Value {
 /// empty fields; values are written as in JSON but unquoted unless they need quoting.
 pub fn write_csv(output: &QueryOutput, mut out: impl Write) -> Result<(), QueryError> {
     let io = |e: std::io::Error| QueryError::Internal(format!("writing CSV: {e}"));
-    let header: Vec<String> = output.columns.iter().map(|c| csv_field(&c.name)).collect();
+    let header: Vec<String> = output.columns.iter().map(|c| csv_field(&c.name).into_owned()).collect();
     writeln!(out, "{}", header.join(",")).map_err(io)?;
     let options = FormatOptions::new().with_null("");
     for batch in &output.batches {
@@ -173,9 +166,7 @@ fn json_values(array: &ArrayRef) -> Vec<Value> {
     macro_rules! numbers {
         ($t:ty, $conv:expr) => {{
             let a = array.as_primitive::<$t>();
-            (0..a.len())
-                .map(|i| if a.is_null(i) { Value::Null } else { $conv(a.value(i)) })
-                .collect()
+            (0..a.len()).map(|i| if a.is_null(i) { Value::Null } else { $conv(a.value(i)) }).collect()
         }};
     }
     let int = |v: i64| Value::Number(v.into());
@@ -185,9 +176,7 @@ fn json_values(array: &ArrayRef) -> Vec<Value> {
         DataType::Null => vec![Value::Null; array.len()],
         DataType::Boolean => {
             let a: &BooleanArray = array.as_boolean();
-            (0..a.len())
-                .map(|i| if a.is_null(i) { Value::Null } else { Value::Bool(a.value(i)) })
-                .collect()
+            (0..a.len()).map(|i| if a.is_null(i) { Value::Null } else { Value::Bool(a.value(i)) }).collect()
         }
         DataType::Int8 => numbers!(Int8Type, |v: i8| int(v.into())),
         DataType::Int16 => numbers!(Int16Type, |v: i16| int(v.into())),
@@ -215,21 +204,13 @@ fn text_values(array: &ArrayRef) -> Vec<Value> {
     let options = FormatOptions::new();
     match ArrayFormatter::try_new(array.as_ref(), &options) {
         Ok(formatter) => (0..array.len())
-            .map(|i| {
-                if array.is_null(i) {
-                    Value::Null
-                } else {
-                    Value::String(formatter.value(i).to_string())
-                }
-            })
+            .map(|i| if array.is_null(i) { Value::Null } else { Value::String(formatter.value(i).to_string()) })
             .collect(),
         Err(e) => vec![Value::String(format!("<unprintable: {e}>")); array.len()],
     }
 }
 
-fn list_values<O: datafusion::arrow::array::OffsetSizeTrait>(
-    list: &GenericListArray<O>,
-) -> Vec<Value> {
+fn list_values<O: datafusion::arrow::array::OffsetSizeTrait>(list: &GenericListArray<O>) -> Vec<Value> {
     let inner = json_values(list.values());
     let offsets = list.value_offsets();
     (0..list.len())
@@ -247,23 +228,13 @@ fn fixed_list_values(list: &FixedSizeListArray) -> Vec<Value> {
     let inner = json_values(list.values());
     let size = list.value_length() as usize;
     (0..list.len())
-        .map(|i| {
-            if list.is_null(i) {
-                Value::Null
-            } else {
-                Value::Array(inner[i * size..(i + 1) * size].to_vec())
-            }
-        })
+        .map(|i| if list.is_null(i) { Value::Null } else { Value::Array(inner[i * size..(i + 1) * size].to_vec()) })
         .collect()
 }
 
 fn struct_values(array: &StructArray) -> Vec<Value> {
-    let fields: Vec<(String, Vec<Value>)> = array
-        .fields()
-        .iter()
-        .zip(array.columns())
-        .map(|(f, c)| (f.name().clone(), json_values(c)))
-        .collect();
+    let fields: Vec<(String, Vec<Value>)> =
+        array.fields().iter().zip(array.columns()).map(|(f, c)| (f.name().clone(), json_values(c))).collect();
     (0..array.len())
         .map(|i| {
             if array.is_null(i) {
@@ -280,8 +251,8 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{
-        BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
-        ListArray, StringArray, TimestampMicrosecondArray,
+        BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array, ListArray, StringArray,
+        TimestampMicrosecondArray,
     };
     use datafusion::arrow::datatypes::{Field, Int32Type, Schema, TimeUnit};
     use serde_json::json;
@@ -292,10 +263,7 @@ mod tests {
         let schema = batch.schema();
         QueryOutput {
             columns: columns_of(&schema),
-            stats: QueryStats {
-                rows_returned: batch.num_rows() as u64,
-                ..QueryStats::default()
-            },
+            stats: QueryStats { rows_returned: batch.num_rows() as u64, ..QueryStats::default() },
             batches: vec![batch],
             schema,
             truncated,
@@ -303,10 +271,7 @@ mod tests {
     }
 
     fn every_type() -> QueryOutput {
-        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
-            Some(vec![Some(1), None]),
-            None,
-        ]);
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), None]), None]);
         let fields = vec![
             Field::new("i", DataType::Int64, true),
             Field::new("small", DataType::Int32, true),
@@ -324,15 +289,8 @@ mod tests {
             Arc::new(Float64Array::from(vec![Some(0.25), Some(f64::NAN)])),
             Arc::new(BooleanArray::from(vec![Some(true), None])),
             Arc::new(StringArray::from(vec![Some("a,\"b\"\nc"), None])),
-            Arc::new(
-                Decimal128Array::from(vec![Some(1_234_500), Some(-5)])
-                    .with_precision_and_scale(38, 4)
-                    .unwrap(),
-            ),
-            Arc::new(TimestampMicrosecondArray::from(vec![
-                Some(1_753_866_900_000_000),
-                Some(1_753_866_900_123_456),
-            ])),
+            Arc::new(Decimal128Array::from(vec![Some(1_234_500), Some(-5)]).with_precision_and_scale(38, 4).unwrap()),
+            Arc::new(TimestampMicrosecondArray::from(vec![Some(1_753_866_900_000_000), Some(1_753_866_900_123_456)])),
             Arc::new(Date32Array::from(vec![Some(20_299), None])),
             Arc::new(list),
         ];
@@ -382,10 +340,8 @@ mod tests {
 
     #[test]
     fn duplicate_column_names_are_made_unique() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("x", DataType::Int64, true),
-            Field::new("x", DataType::Utf8, true),
-        ]));
+        let schema: SchemaRef =
+            Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true), Field::new("x", DataType::Utf8, true)]));
         let names: Vec<String> = columns_of(&schema).into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["x", "x_2"]);
     }

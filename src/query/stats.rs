@@ -3,8 +3,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 /// How a query went, reported with every answer (the contract's `stats`).
@@ -14,7 +12,7 @@ pub struct QueryStats {
     pub elapsed_ms: f64,
     /// Distinct partition directories (`shop_id=../date=..`) among the files scanned.
     pub partitions_scanned: u64,
-    /// Files the scan was planned over, after partition pruning.
+    /// Files the scans were planned over, after partition pruning (footers read, maybe no data).
     pub files_scanned: u64,
     /// Bytes read from those files (DataFusion's Parquet `bytes_scanned` metric, summed).
     pub bytes_scanned: u64,
@@ -30,33 +28,16 @@ pub(crate) struct ScanFigures {
     pub bytes: u64,
 }
 
-/// Walks `plan` and sums what its file scans planned and read.
-pub(crate) fn scan_figures(plan: &Arc<dyn ExecutionPlan>) -> ScanFigures {
-    let mut files = HashSet::new();
+/// Files and partitions from the scans `files` recorded; bytes summed over the executed `plan`.
+pub(crate) fn scan_figures(files: &HashSet<String>, plan: &Arc<dyn ExecutionPlan>) -> ScanFigures {
     let mut bytes = 0u64;
     let mut stack = vec![Arc::clone(plan)];
     while let Some(node) = stack.pop() {
-        if let Some(exec) = node.downcast_ref::<DataSourceExec>() {
-            if let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() {
-                for group in &config.file_groups {
-                    for file in group.iter() {
-                        files.insert(file.object_meta.location.to_string());
-                    }
-                }
-            }
-        }
         if let Some(metric) = node.metrics().and_then(|m| m.sum_by_name("bytes_scanned")) {
             bytes += metric.as_usize() as u64;
         }
         stack.extend(node.children().into_iter().cloned());
     }
-    let partitions: HashSet<&str> = files
-        .iter()
-        .map(|path| path.rsplit_once('/').map_or("", |(dir, _)| dir))
-        .collect();
-    ScanFigures {
-        partitions: partitions.len() as u64,
-        files: files.len() as u64,
-        bytes,
-    }
+    let partitions: HashSet<&str> = files.iter().map(|path| path.rsplit_once('/').map_or("", |(dir, _)| dir)).collect();
+    ScanFigures { partitions: partitions.len() as u64, files: files.len() as u64, bytes }
 }
