@@ -8,6 +8,7 @@ use crate::db::Db;
 use crate::ingest::{IngestOptions, TableSchema};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::query::{QueryEngine, QueryLimits, TableSource};
 use crate::storage::{BlobStore, LocalFs};
 use anyhow::Context;
 use std::future::Future;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Everything a request handler may use; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The effective configuration.
     pub settings: Arc<Settings>,
@@ -29,8 +30,16 @@ pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     /// The upload use case.
     pub pipeline: Pipeline,
+    /// The embedded SQL engine.
+    pub query: Arc<QueryEngine>,
     /// Process metrics.
     pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("store", &self.store).field("catalog", &self.catalog).finish_non_exhaustive()
+    }
 }
 
 /// Backends opened from the settings, shared by `serve` and the CLI commands.
@@ -110,6 +119,31 @@ pub fn ingest_options(settings: &Settings) -> anyhow::Result<IngestOptions> {
     })
 }
 
+/// The SQL engine with the configured limits.
+pub fn query_engine(settings: &Settings) -> QueryEngine {
+    let limits = QueryLimits {
+        timeout: settings.query_timeout,
+        max_rows: settings.query_max_rows,
+        memory_bytes: settings.query_memory_bytes as usize,
+    };
+    QueryEngine::new(limits, None)
+}
+
+/// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns).
+pub async fn table_sources(catalog: &dyn Catalog) -> Result<Vec<TableSource>, crate::catalog::CatalogError> {
+    Ok(catalog
+        .tables()
+        .await?
+        .into_iter()
+        .map(|table| TableSource {
+            root: if table.location.ends_with('/') { table.location.clone() } else { format!("{}/", table.location) },
+            file_schema: Arc::new(crate::catalog::types::arrow_schema(&table.columns)),
+            partition_columns: table.partition_keys.clone(),
+            name: table.name,
+        })
+        .collect())
+}
+
 /// A built, bound, not yet running service.
 pub struct Application {
     port: u16,
@@ -138,12 +172,14 @@ impl Application {
             max_upload_bytes = settings.max_upload_bytes,
             "shoplake ready"
         );
+        let query = Arc::new(query_engine(&settings));
         let state = AppState {
             settings: Arc::new(settings),
             keys: Arc::new(keys),
             db: backends.db,
             store: backends.store,
             catalog: backends.catalog,
+            query,
             pipeline,
             metrics,
         };

@@ -1,4 +1,4 @@
-//! Command line: `serve`, `token`, `migrate`, `ingest`, `crawl`, `openapi`; exit code 2 for bad
+//! Command line: `serve`, `token`, `migrate`, `ingest`, `sql`, `crawl`, `openapi`; exit code 2 for bad
 //! configuration and usage, 1 for failures (and for `ingest` when a file was not accepted).
 
 mod ingest;
@@ -68,10 +68,29 @@ pub enum Command {
         /// CSV files of one shop-day.
         files: Vec<PathBuf>,
     },
+    /// Run read-only SQL on the embedded engine over the same data directory.
+    Sql {
+        /// The statement, e.g. "SELECT count(*) FROM sales_processed".
+        sql: String,
+        /// Output: an aligned table, CSV, or the API's JSON.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+    },
     /// Rebuild the catalog from processed/ (Parquet footers only) and report what changed.
     Crawl,
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// Output formats of `shoplake sql`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SqlFormat {
+    /// Aligned columns.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// The JSON of `POST /v1/query`.
+    Json,
 }
 
 /// A failure with its exit code.
@@ -146,6 +165,34 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     error: anyhow::anyhow!("some files were not accepted (see the table above)"),
                 });
             }
+        }
+        Command::Sql { sql, format } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            let backends = Backends::open(&settings).await?;
+            let tables = crate::app::table_sources(backends.catalog.as_ref()).await.map_err(anyhow::Error::from)?;
+            let output =
+                crate::app::query_engine(&settings).execute(&sql, &tables).await.map_err(anyhow::Error::from)?;
+            match format {
+                SqlFormat::Table => {
+                    let table =
+                        arrow::util::pretty::pretty_format_batches(&output.batches).map_err(anyhow::Error::from)?;
+                    println!("{table}");
+                }
+                SqlFormat::Csv => {
+                    crate::query::write_csv(&output, std::io::stdout().lock()).map_err(anyhow::Error::from)?
+                }
+                SqlFormat::Json => println!("{}", crate::query::to_json(&output)),
+            }
+            let stats = &output.stats;
+            eprintln!(
+                "{} rows{} in {:.1} ms; {} partitions, {} files, {} bytes scanned",
+                stats.rows_returned,
+                if output.truncated { " (truncated)" } else { "" },
+                stats.elapsed_ms as f64,
+                stats.partitions_scanned,
+                stats.files_scanned,
+                stats.bytes_scanned
+            );
         }
         Command::Crawl => {
             crate::telemetry::init(settings.log_format, "warn");

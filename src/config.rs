@@ -28,6 +28,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("request_timeout_secs", "a request taking longer is answered 408/503"),
     ("body_idle_timeout_secs", "a body that sends nothing for this long is cut off"),
     ("log_format", "pretty or json"),
+    ("query_timeout_secs", "time limit of one SQL query"),
+    ("query_max_rows", "rows a query returns at most (more set truncated)"),
+    ("query_memory_bytes", "memory pool of one SQL query"),
     ("schema_file", "TOML table schema used instead of the contract's sales schema"),
     ("timestamp_format", "extra chrono format accepted for timestamps, like %d/%m/%Y %H:%M"),
 ];
@@ -102,6 +105,12 @@ pub struct Settings {
     pub body_idle_timeout: Duration,
     /// `SHOPLAKE_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
+    /// `SHOPLAKE_QUERY_TIMEOUT_SECS`: time limit of one SQL query.
+    pub query_timeout: Duration,
+    /// `SHOPLAKE_QUERY_MAX_ROWS`: rows a query returns at most.
+    pub query_max_rows: usize,
+    /// `SHOPLAKE_QUERY_MEMORY_BYTES`: memory pool of one SQL query.
+    pub query_memory_bytes: u64,
     /// `SHOPLAKE_SCHEMA_FILE`: a TOML table schema replacing the contract's sales schema.
     pub schema_file: Option<PathBuf>,
     /// `SHOPLAKE_TIMESTAMP_FORMAT`: a chrono format accepted for timestamps besides ISO 8601.
@@ -126,6 +135,9 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(900),
             body_idle_timeout: Duration::from_secs(30),
             log_format: LogFormat::Pretty,
+            query_timeout: Duration::from_secs(30),
+            query_max_rows: 10_000,
+            query_memory_bytes: 1 << 30,
             schema_file: None,
             timestamp_format: None,
         }
@@ -264,6 +276,15 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
             "json" => LogFormat::Json,
             _ => return Err(v.invalid("pretty or json")),
         };
+    }
+    if let Some(v) = get("query_timeout_secs") {
+        settings.query_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
+    }
+    if let Some(v) = get("query_max_rows") {
+        settings.query_max_rows = v.parse_with("a row count > 0", |s| s.parse::<usize>().ok().filter(|n| *n > 0))?;
+    }
+    if let Some(v) = get("query_memory_bytes") {
+        settings.query_memory_bytes = v.parse_with("a byte count like 1GiB", parse_byte_size)?;
     }
     settings.schema_file = get("schema_file").map(|v| PathBuf::from(v.value.trim()));
     settings.timestamp_format = get("timestamp_format").map(|v| v.value.clone()).filter(|s| !s.is_empty());

@@ -25,6 +25,8 @@ pub mod ingest;
 pub mod metrics;
 /// The upload use case shared by HTTP and CLI.
 pub mod pipeline;
+/// The embedded SQL engine (DataFusion): read-only queries over the catalog's tables.
+pub mod query;
 /// Blob storage trait and its local implementation.
 pub mod storage;
 /// Logging set-up.

@@ -96,6 +96,16 @@ pub enum ApiError {
         /// Row-level errors.
         errors: Option<Vec<RowErrorDto>>,
     },
+    /// Any other 4xx with its own problem type (query limits, read-only refusals, SQL errors).
+    #[error("{detail}")]
+    Problem {
+        /// The status.
+        status: StatusCode,
+        /// The problem type's last segment, e.g. `sql-error`.
+        kind: &'static str,
+        /// What and where.
+        detail: String,
+    },
     /// 503 with `Retry-After`: storage or database unavailable.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -175,6 +185,7 @@ impl ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Problem { status, .. } => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -189,6 +200,7 @@ impl ApiError {
             Self::TooLarge { .. } => "too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Unprocessable { .. } => "invalid-csv",
+            Self::Problem { kind, .. } => kind,
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

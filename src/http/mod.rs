@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod openapi;
+mod query;
 mod uploads;
 
 pub use uploads::{UploadDto, UploadListDto};
@@ -34,6 +35,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(uploads::router())
         .merge(catalog::router())
+        .merge(query::router())
         .merge(health::router())
 }
 

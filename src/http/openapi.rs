@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     tags(
         (name = "uploads", description = "Daily CSV uploads and their per-file status"),
+        (name = "query", description = "Read-only SQL over the lake"),
         (name = "catalog", description = "Tables, partitions, Athena DDL and crawls"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )

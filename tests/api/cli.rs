@@ -195,3 +195,44 @@ fn ingest_exits_non_zero_when_a_file_is_rejected() {
     assert!(stdout.contains("rejected") && stdout.contains("sold_at"), "{stdout}");
     assert!(!dir.path().join("data/processed").exists());
 }
+
+#[test]
+fn sql_command_prints_the_seed_query_as_a_table_csv_or_json() {
+    // Arrange: two shops' files for the seed date, ingested through the CLI.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), sample_csv("2025-07-30", 12)).unwrap();
+    std::fs::write(dir.path().join("b.csv"), sample_csv("2025-07-30", 3)).unwrap();
+    for (shop, file) in [("001", "a.csv"), ("002", "b.csv")] {
+        let status = shoplake(dir.path())
+            .args(["ingest", "--shop", shop, "--date", "2025-07-30", file])
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success());
+    }
+    let seed = "SELECT shop_id, SUM(price * quantity) AS total_sales FROM sales_processed WHERE date = '2025-07-30' GROUP BY shop_id ORDER BY shop_id;";
+    // Act
+    let table = shoplake(dir.path()).args(["sql", seed]).output().unwrap();
+    let csv = shoplake(dir.path()).args(["sql", "--format", "csv", seed]).output().unwrap();
+    let json = shoplake(dir.path()).args(["sql", "--format", "json", seed]).output().unwrap();
+    // Assert: 12 rows -> 1.49x1 + 2.49x2 + ... computed independently.
+    let total = |rows: usize| -> String {
+        let cents: i128 = (0..rows).map(|i| ((1 + i % 40) as i128 * 100 + 49) * (1 + i % 5) as i128).sum();
+        format!("{}.{:02}00", cents / 100, cents % 100)
+    };
+    let table_text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    assert!(table_text.contains("| shop_id | total_sales"), "{table_text}");
+    assert!(table_text.contains(&format!("| 001     | {}", total(12))), "{table_text}");
+    let timing = String::from_utf8_lossy(&table.stderr);
+    assert!(
+        timing.contains("2 rows in") && timing.contains("1 partitions") == false && timing.contains("2 partitions"),
+        "{timing}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout),
+        format!("shop_id,total_sales\n001,{}\n002,{}\n", total(12), total(3))
+    );
+    let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body["rows"][1]["total_sales"], total(3));
+}

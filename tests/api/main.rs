@@ -9,5 +9,6 @@ mod health;
 mod helpers;
 mod openapi;
 mod processing;
+mod query;
 mod reconcile;
 mod uploads;
