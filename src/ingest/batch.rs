@@ -36,31 +36,8 @@ impl BatchBuilder {
     /// `capacity` rows per batch.
     pub fn new(schema: SchemaRef, capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        let builders = schema
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Int64 => Builder::I64(Int64Builder::with_capacity(capacity)),
-                DataType::Decimal128(..) => {
-                    Builder::Dec(Decimal128Builder::with_capacity(capacity).with_data_type(f.data_type().clone()))
-                }
-                DataType::Timestamp(..) => Builder::Ts(TimestampMicrosecondBuilder::with_capacity(capacity)),
-                DataType::Date32 => Builder::Date(Date32Builder::with_capacity(capacity)),
-                DataType::Boolean => Builder::Bool(BooleanBuilder::with_capacity(capacity)),
-                _ => Builder::Str(StringBuilder::with_capacity(capacity, capacity * 32)),
-            })
-            .collect();
+        let builders = schema.fields().iter().map(|f| Builder::new(f.data_type(), capacity, capacity * 32)).collect();
         BatchBuilder { schema, builders, rows: 0, capacity }
-    }
-
-    /// Whether no row is pending.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// Whether the batch reached its row count.
-    pub fn is_full(&self) -> bool {
-        self.rows >= self.capacity
     }
 
     /// Appends one validated row; `rec` must be the UTF-8 record `values` were made from.
@@ -70,7 +47,10 @@ impl BatchBuilder {
             match (b, *v) {
                 (Builder::Str(b), Value::Str(field)) => {
                     let text = trim(rec.get(field).unwrap_or(b""));
-                    b.append_value(std::str::from_utf8(text).expect("records are UTF-8 before validation"));
+                    debug_assert!(std::str::from_utf8(text).is_ok());
+                    // SAFETY: the reader hands over records whose every field is valid UTF-8
+                    // (`Decoder::decode` checks each field), and trimming ASCII keeps it so.
+                    b.append_value(unsafe { std::str::from_utf8_unchecked(text) });
                 }
                 (Builder::Str(b), Value::Code(code)) => {
                     // SAFETY: codes come from the ASCII ISO 4217 list.
@@ -87,19 +67,27 @@ impl BatchBuilder {
         self.rows += 1;
     }
 
-    /// The pending rows as a batch (possibly empty); the builders start over.
+    /// The pending rows as a batch (possibly empty); the builders start over, sized for a
+    /// batch like this one.
     pub fn finish(&mut self) -> Result<RecordBatch> {
+        let cap = self.capacity;
         let columns: Vec<ArrayRef> = self
             .builders
             .iter_mut()
-            .map(|b| -> ArrayRef {
-                match b {
-                    Builder::Str(b) => Arc::new(b.finish()),
-                    Builder::I64(b) => Arc::new(b.finish()),
-                    Builder::Dec(b) => Arc::new(b.finish()),
-                    Builder::Ts(b) => Arc::new(b.finish()),
-                    Builder::Date(b) => Arc::new(b.finish()),
-                    Builder::Bool(b) => Arc::new(b.finish()),
+            .zip(self.schema.fields())
+            .map(|(b, f)| -> ArrayRef {
+                let bytes = match b {
+                    Builder::Str(s) => s.values_slice().len(),
+                    _ => 0,
+                };
+                let fresh = Builder::new(f.data_type(), cap, (bytes + bytes / 8).max(cap * 8));
+                match std::mem::replace(b, fresh) {
+                    Builder::Str(mut b) => Arc::new(b.finish()),
+                    Builder::I64(mut b) => Arc::new(b.finish()),
+                    Builder::Dec(mut b) => Arc::new(b.finish()),
+                    Builder::Ts(mut b) => Arc::new(b.finish()),
+                    Builder::Date(mut b) => Arc::new(b.finish()),
+                    Builder::Bool(mut b) => Arc::new(b.finish()),
                 }
             })
             .collect();
@@ -109,6 +97,18 @@ impl BatchBuilder {
 }
 
 impl Builder {
+    /// An empty builder for `dt` with room for `rows` rows (and `bytes` bytes of text).
+    fn new(dt: &DataType, rows: usize, bytes: usize) -> Self {
+        match dt {
+            DataType::Int64 => Builder::I64(Int64Builder::with_capacity(rows)),
+            DataType::Decimal128(..) => Builder::Dec(Decimal128Builder::with_capacity(rows).with_data_type(dt.clone())),
+            DataType::Timestamp(..) => Builder::Ts(TimestampMicrosecondBuilder::with_capacity(rows)),
+            DataType::Date32 => Builder::Date(Date32Builder::with_capacity(rows)),
+            DataType::Boolean => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            _ => Builder::Str(StringBuilder::with_capacity(rows, bytes)),
+        }
+    }
+
     fn append_null(&mut self) {
         match self {
             Builder::Str(b) => b.append_null(),

@@ -1,23 +1,25 @@
-//! The ingest pipeline: sniff, map the header, validate every record, append accepted rows to
-//! Arrow batches encoded as Parquet on a second thread, and write rejected rows as CSV.
+//! The ingest entry points: sniff, map the header, then records in chunks through validating
+//! worker threads, sequenced in file order (duplicates, rejected rows, report) and encoded as
+//! Parquet on another thread. Past a budget of unique keys, a re-openable input is read twice.
 
 use std::io::{Read, Write};
-use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use csv::ByteRecord;
 
 use super::batch::BatchBuilder;
 use super::error::{IngestError, Result};
-use super::header::{map_header, HeaderMap};
+use super::header::HeaderMap;
 use super::number::NumberFormat;
 use super::parquet::{write_batches, writer_properties};
-use super::report::{IngestReport, RejectedWriter, RowError, MAX_REPORTED_ERRORS};
-use super::row::{trim, RowValidator};
+use super::pipeline::{work, Pump, Sequencer};
+use super::report::{IngestReport, RejectedWriter};
+use super::row::RowValidator;
 use super::schema::{Check, TableSchema};
-use super::sniff::{plausible_1252, sniff, TextEncoding};
+use super::source::Source;
 
 /// How to ingest: the table schema and the limits of a deployment.
 #[derive(Debug, Clone)]
@@ -28,12 +30,21 @@ pub struct IngestOptions {
     pub default_currency: String,
     /// Above this fraction of rejected rows the whole file is refused.
     pub max_rejected_fraction: f64,
-    /// Rows per Arrow record batch (memory per batch in flight).
+    /// Records per chunk handed to a validating thread, hence at most this many rows per
+    /// Arrow record batch (memory in flight is a few chunks per thread).
     pub batch_rows: usize,
     /// Maximum rows per Parquet row group.
     pub row_group_rows: usize,
     /// A chrono format (e.g. `%d/%m/%Y %H:%M`) accepted for timestamps besides ISO 8601.
     pub timestamp_format: Option<String>,
+    /// Validating threads; 0 means one per CPU.
+    pub threads: usize,
+    /// Accepted `unique` keys kept in memory (16 bytes each, in a table at most 5/8 full)
+    /// before [`ingest_reopenable`] switches to spilling keys to disk and reading the input
+    /// twice. [`ingest`], which cannot read its input twice, keeps them all in memory.
+    pub max_unique_in_memory: usize,
+    /// Directory for spill files (default: `std::env::temp_dir()`).
+    pub scratch_dir: Option<PathBuf>,
 }
 
 impl Default for IngestOptions {
@@ -42,17 +53,21 @@ impl Default for IngestOptions {
             schema: TableSchema::sales_default(),
             default_currency: "EUR".to_string(),
             max_rejected_fraction: 0.05,
-            batch_rows: 64 * 1024,
+            batch_rows: 8 * 1024,
             row_group_rows: 1024 * 1024,
             timestamp_format: None,
+            threads: 0,
+            max_unique_in_memory: 2_500_000,
+            scratch_dir: None,
         }
     }
 }
 
 /// Reads `input` (raw bytes as received; gzip detected by its magic bytes), validates every
 /// row against the shop-day `date`, writes accepted rows as Parquet to `parquet_out` and
-/// rejected rows as CSV to `rejected_out`. Memory stays bounded whatever the input size
-/// (apart from one 128-bit fingerprint per accepted `unique` value).
+/// rejected rows as CSV to `rejected_out`. Memory stays bounded whatever the input size,
+/// apart from 16 bytes (plus table slack) per accepted `unique` value; use
+/// [`ingest_reopenable`] to bound that too.
 pub fn ingest<R: Read, P: Write + Send, J: Write>(
     input: R,
     date: chrono::NaiveDate,
@@ -60,34 +75,42 @@ pub fn ingest<R: Read, P: Write + Send, J: Write>(
     parquet_out: P,
     rejected_out: J,
 ) -> Result<IngestReport> {
-    let sniffed = sniff(input)?;
-    let delimiter = sniffed.delimiter;
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(256 * 1024)
-        .from_reader(sniffed.reader);
-    let mut st = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
-    let mut rec = ByteRecord::new();
+    let mut input = Some(input);
+    let open = move || input.take().ok_or_else(|| std::io::Error::other("the input cannot be read twice"));
+    run(open, false, date, options, parquet_out, rejected_out)
+}
 
-    // The header: the first non-blank record.
-    let header = loop {
-        if !rdr.read_byte_record(&mut rec)? {
-            return Err(IngestError::NoHeader { detail: "the file contains only blank lines".into() });
-        }
-        if !is_blank(&rec, delimiter) {
-            let line = rec.position().map_or(1, |p| p.line());
-            let fields: Vec<String> =
-                st.decode(&rec, line)?.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-            break map_header(&fields, &options.schema)?;
-        }
-    };
+/// Like [`ingest`], for an input that `open` can produce again from its start (an archived
+/// raw file): when a file has more accepted `unique` keys than
+/// [`IngestOptions::max_unique_in_memory`], the later keys are spilled to hash-bucket files in
+/// [`IngestOptions::scratch_dir`], and a second read writes the rest of the rows, so memory
+/// stays bounded whatever the number of rows. The output is the same as [`ingest`]'s.
+pub fn ingest_reopenable<R: Read, F: FnMut() -> std::io::Result<R>, P: Write + Send, J: Write>(
+    open: F,
+    date: chrono::NaiveDate,
+    options: &IngestOptions,
+    parquet_out: P,
+    rejected_out: J,
+) -> Result<IngestReport> {
+    run(open, true, date, options, parquet_out, rejected_out)
+}
+
+fn run<R: Read, F: FnMut() -> std::io::Result<R>, P: Write + Send, J: Write>(
+    mut open: F,
+    reopenable: bool,
+    date: chrono::NaiveDate,
+    options: &IngestOptions,
+    parquet_out: P,
+    rejected_out: J,
+) -> Result<IngestReport> {
+    let mut src = Source::open(open()?, &options.schema)?;
+    let delimiter = src.delimiter;
+    let header = src.header.clone();
     let schema = output_schema(&options.schema, &header);
     let unique: Vec<String> =
         options.schema.columns.iter().filter(|c| c.has(Check::Unique)).map(|c| c.name.clone()).collect();
     let props = writer_properties(options.row_group_rows, &unique);
-    let mut validator = RowValidator::new(
+    let validator = RowValidator::new(
         &options.schema,
         &header,
         NumberFormat::for_delimiter(delimiter),
@@ -95,8 +118,10 @@ pub fn ingest<R: Read, P: Write + Send, J: Write>(
         options.timestamp_format.clone(),
         &options.default_currency,
     )?;
-    let mut rejected = RejectedWriter::new(rejected_out, &header.original)?;
-    let mut report = IngestReport {
+    let uniques = validator.unique_columns();
+    let n_unique = uniques.len();
+    let rejected = RejectedWriter::new(rejected_out, &header.original)?;
+    let report = IngestReport {
         rows_total: 0,
         rows_accepted: 0,
         rows_rejected: 0,
@@ -106,36 +131,61 @@ pub fn ingest<R: Read, P: Write + Send, J: Write>(
         delimiter,
         parquet_bytes: 0,
     };
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let chunk_rows = options.batch_rows.max(1);
 
+    let (job_tx, job_rx) = channel();
+    let (done_tx, done_rx) = channel();
+    let job_rx = Mutex::new(job_rx);
     let (parsed, written) = std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<RecordBatch>(2);
         let writer_schema = schema.clone();
         let writer = s.spawn(move || write_batches(rx, writer_schema, props, parquet_out));
-        let mut batch = BatchBuilder::new(schema.clone(), options.batch_rows);
-        let parsed = read_rows(
-            &mut rdr,
-            &mut rec,
-            &mut st,
-            &header,
-            &mut validator,
-            &mut batch,
-            &mut rejected,
-            &mut report,
-            &tx,
-        );
-        drop(tx);
+        for _ in 0..threads {
+            let (job_rx, done_tx, validator) = (&job_rx, done_tx.clone(), validator.clone());
+            let batch = BatchBuilder::new(schema.clone(), chunk_rows);
+            let n_fields = header.n_fields;
+            s.spawn(move || work(job_rx, done_tx, validator, batch, n_fields, n_unique));
+        }
+        drop(done_tx);
+        let budget = reopenable.then_some(options.max_unique_in_memory);
+        let mut seq = Sequencer::new(report, rejected, tx, uniques, budget, &options.scratch_dir);
+        let mut pump = Pump::new(chunk_rows, 2 * threads + 2, job_tx, done_rx);
+        let parsed = (|| -> Result<()> {
+            pump.run(&mut src, 0, &mut seq)?;
+            let rows = src.rows;
+            if let Some(from) = seq.end_first_pass(rows)? {
+                let mut again = Source::open(open()?, &options.schema)?;
+                if again.header != header {
+                    return Err(changed());
+                }
+                pump.run(&mut again, from, &mut seq)?;
+                if again.rows != rows {
+                    return Err(changed());
+                }
+                src = again;
+            }
+            Ok(())
+        })();
+        pump.jobs = None;
+        seq.close();
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the Parquet writer stopped unexpectedly").into()));
+        let Sequencer { mut report, rejected, .. } = seq;
+        let parsed = parsed.and_then(|()| {
+            report.encoding = src.encoding().name();
+            rejected.finish().map(|()| report)
+        });
         (parsed, written)
     });
-    let bytes = match (parsed, written) {
+    let report = match (parsed, written) {
         (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
-        (Ok(()), Ok(bytes)) => bytes,
+        (Ok(report), Ok(bytes)) => IngestReport { parquet_bytes: bytes, ..report },
     };
-    rejected.finish()?;
-    report.parquet_bytes = bytes;
-    report.encoding = st.encoding.name();
     if report.rows_total > 0 {
         let fraction = report.rows_rejected as f64 / report.rows_total as f64;
         if fraction > options.max_rejected_fraction {
@@ -149,55 +199,8 @@ pub fn ingest<R: Read, P: Write + Send, J: Write>(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_rows<R: Read, J: Write>(
-    rdr: &mut csv::Reader<R>,
-    rec: &mut ByteRecord,
-    st: &mut Decoder,
-    header: &HeaderMap,
-    validator: &mut RowValidator,
-    batch: &mut BatchBuilder,
-    rejected: &mut RejectedWriter<J>,
-    report: &mut IngestReport,
-    tx: &SyncSender<RecordBatch>,
-) -> Result<()> {
-    let delimiter = report.delimiter;
-    let mut errors: Vec<RowError> = Vec::new();
-    let send = |batch: &mut BatchBuilder| -> Result<()> {
-        tx.send(batch.finish()?).map_err(|_| std::io::Error::other("the Parquet writer stopped").into())
-    };
-    while rdr.read_byte_record(rec)? {
-        if is_blank(rec, delimiter) {
-            continue;
-        }
-        let line = rec.position().map_or(0, |p| p.line());
-        report.rows_total += 1;
-        let row = st.decode(rec, line)?;
-        errors.clear();
-        if row.len() != header.n_fields {
-            errors.push(RowError {
-                line,
-                column: None,
-                value: None,
-                reason: format!("expected {} fields, found {}", header.n_fields, row.len()),
-            });
-        } else if validator.validate(row, line, &mut errors) {
-            batch.append(row, &validator.values);
-            report.rows_accepted += 1;
-            if batch.is_full() {
-                send(batch)?;
-            }
-            continue;
-        }
-        report.rows_rejected += 1;
-        rejected.write(row, line, &errors)?;
-        let room = MAX_REPORTED_ERRORS.saturating_sub(report.errors.len());
-        report.errors.extend(errors.drain(..).take(room));
-    }
-    if !batch.is_empty() {
-        send(batch)?;
-    }
-    Ok(())
+fn changed() -> IngestError {
+    std::io::Error::other("the input changed between its first and second reading").into()
 }
 
 /// The schema's columns, then unknown columns as nullable strings.
@@ -205,57 +208,4 @@ fn output_schema(schema: &TableSchema, header: &HeaderMap) -> SchemaRef {
     let mut fields = schema.arrow_fields();
     fields.extend(header.extras.iter().map(|(_, name)| Field::new(name, DataType::Utf8, true)));
     Arc::new(Schema::new(fields))
-}
-
-/// A line of whitespace only (for tab files, tabs count as whitespace).
-fn is_blank(rec: &ByteRecord, delimiter: u8) -> bool {
-    (rec.len() == 1 || delimiter == b'\t') && rec.iter().all(|f| trim(f).is_empty())
-}
-
-/// Turns records into UTF-8, settling the encoding at the first non-ASCII record.
-struct Decoder {
-    encoding: TextEncoding,
-    alt: ByteRecord,
-}
-
-impl Decoder {
-    #[inline]
-    fn decode<'a>(&'a mut self, rec: &'a ByteRecord, line: u64) -> Result<&'a ByteRecord> {
-        let bytes = rec.as_slice();
-        if bytes.is_ascii() {
-            if bytes.contains(&0) {
-                return Err(IngestError::Undecodable {
-                    line,
-                    detail: "it contains binary data (a NUL byte); is this really a CSV file?".into(),
-                });
-            }
-            return Ok(rec);
-        }
-        if self.encoding != TextEncoding::Windows1252 {
-            match std::str::from_utf8(bytes) {
-                Ok(_) if !bytes.contains(&0) => {
-                    self.encoding = TextEncoding::Utf8;
-                    return Ok(rec);
-                }
-                Err(_) if self.encoding == TextEncoding::Undecided && plausible_1252(bytes) => {
-                    self.encoding = TextEncoding::Windows1252;
-                }
-                _ => {
-                    return Err(IngestError::Undecodable {
-                        line,
-                        detail: "it is not valid UTF-8 text (did the encoding change within the file?)".into(),
-                    })
-                }
-            }
-        }
-        if !plausible_1252(bytes) {
-            return Err(IngestError::Undecodable { line, detail: "it is neither UTF-8 nor Windows-1252 text".into() });
-        }
-        self.alt.clear();
-        for f in rec.iter() {
-            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(f);
-            self.alt.push_field(text.as_bytes());
-        }
-        Ok(&self.alt)
-    }
 }

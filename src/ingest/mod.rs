@@ -3,21 +3,24 @@
 
 mod batch;
 mod currency;
+mod dedup;
 mod driver;
 mod error;
 mod header;
 mod number;
 mod parquet;
+mod pipeline;
 mod report;
 mod row;
 mod schema;
 mod sniff;
+mod source;
 mod time;
 
 #[cfg(test)]
 mod tests;
 
-pub use driver::{ingest, IngestOptions};
+pub use driver::{ingest, ingest_reopenable, IngestOptions};
 pub use error::{IngestError, Result};
 pub use number::{parse_decimal, parse_int, NumError, NumberFormat};
 pub use report::{IngestReport, RowError, MAX_REPORTED_ERRORS};

@@ -1,12 +1,10 @@
 //! Row validation: each field of a record trimmed and parsed by its column's type and checks,
 //! every defect reported with the contract's column name; nothing allocated for a good row.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use csv::ByteRecord;
 
 use super::currency::iso4217;
+use super::dedup::fingerprint;
 use super::error::{IngestError, Result};
 use super::header::HeaderMap;
 use super::number::{parse_decimal, parse_int, NumError, NumberFormat};
@@ -36,6 +34,7 @@ pub enum Value {
 }
 
 /// What one output column needs to validate a field.
+#[derive(Debug, Clone)]
 struct Plan {
     name: String,
     field: Option<usize>,
@@ -45,10 +44,23 @@ struct Plan {
     non_zero: bool,
     iso4217: bool,
     same_date: bool,
-    unique: Option<FingerprintSet>,
+    /// Index among the `unique` columns.
+    unique: Option<usize>,
 }
 
-/// Validates records against the schema for one shop-day.
+/// The key of a `unique` column in one row, for the duplicate check done in file order.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Key {
+    /// Whether the row has a (non-empty) value there; empty values are never duplicates.
+    pub present: bool,
+    /// Where a duplicate error goes among the row's errors (their order follows the columns).
+    pub at: u32,
+    /// The value's fingerprint.
+    pub fp: u128,
+}
+
+/// Validates records against the schema for one shop-day (one per worker thread).
+#[derive(Debug, Clone)]
 pub struct RowValidator {
     plans: Vec<Plan>,
     fmt: NumberFormat,
@@ -58,7 +70,6 @@ pub struct RowValidator {
     default_currency: [u8; 3],
     /// The values of the row last validated (one per output column).
     pub values: Vec<Value>,
-    pending: Vec<(usize, u128)>,
 }
 
 /// Trims ASCII whitespace (spaces, tabs, CR, LF).
@@ -66,55 +77,6 @@ pub struct RowValidator {
 pub fn trim(v: &[u8]) -> &[u8] {
     v.trim_ascii()
 }
-
-/// A 128-bit fingerprint of a unique key (two 64-bit multiply-mix lanes with different
-/// constants, finished with the murmur3 mixer); colliding keys are vanishingly unlikely.
-#[inline]
-fn fingerprint(v: &[u8]) -> u128 {
-    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
-    const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
-    let (mut a, mut b) = (v.len() as u64 ^ K2, v.len() as u64 ^ K1);
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        a = (a ^ w).wrapping_mul(K1).rotate_left(29);
-        b = (b ^ w.rotate_left(17)).wrapping_mul(K2).rotate_left(31);
-    }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    let w = u64::from_le_bytes(tail);
-    a = (a ^ w).wrapping_mul(K1).rotate_left(29);
-    b = (b ^ w.rotate_left(17)).wrapping_mul(K2).rotate_left(31);
-    ((fmix(a ^ b.rotate_left(7)) as u128) << 64) | fmix(b ^ a.rotate_left(13)) as u128
-}
-
-fn fmix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// Fingerprints are already well mixed: hash them by their low 64 bits.
-#[derive(Default, Clone, Copy)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ b as u64;
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
-type FingerprintSet = HashSet<u128, BuildHasherDefault<PassThrough>>;
 
 impl RowValidator {
     /// Plans validation of records laid out as `header`.
@@ -129,6 +91,7 @@ impl RowValidator {
         let default_currency = iso4217(default_currency.trim().as_bytes()).ok_or_else(|| {
             IngestError::Schema(format!("the default currency `{default_currency}` is not an ISO 4217 code"))
         })?;
+        let mut n_unique = 0;
         let mut plans: Vec<Plan> = schema
             .columns
             .iter()
@@ -142,7 +105,10 @@ impl RowValidator {
                 non_zero: c.has(Check::NonZero),
                 iso4217: c.has(Check::Iso4217),
                 same_date: c.has(Check::SameDateAsPartition),
-                unique: c.has(Check::Unique).then(FingerprintSet::default),
+                unique: c.has(Check::Unique).then(|| {
+                    n_unique += 1;
+                    n_unique - 1
+                }),
             })
             .collect();
         plans.extend(header.extras.iter().map(|(field, name)| Plan {
@@ -165,15 +131,20 @@ impl RowValidator {
             timestamp_format,
             default_currency,
             values: vec![Value::Null; n],
-            pending: Vec::new(),
         })
     }
 
-    /// Validates `rec` (UTF-8, right field count) into [`Self::values`]. Pushes one error per
-    /// defect to `errors`; returns whether the row is accepted (and then records unique keys).
-    pub fn validate(&mut self, rec: &ByteRecord, line: u64, errors: &mut Vec<RowError>) -> bool {
+    /// The `unique` columns: name and CSV field index, in [`Key`] order.
+    pub fn unique_columns(&self) -> Vec<(String, Option<usize>)> {
+        self.plans.iter().filter(|p| p.unique.is_some()).map(|p| (p.name.clone(), p.field)).collect()
+    }
+
+    /// Validates `rec` (UTF-8 fields, right field count) into [`Self::values`]. Pushes one
+    /// error per defect to `errors` and returns whether there was none; the duplicate check is
+    /// left to the caller, which gets the fingerprints of the unique columns in `keys`.
+    pub fn validate(&mut self, rec: &ByteRecord, line: u64, errors: &mut Vec<RowError>, keys: &mut [Key]) -> bool {
         let before = errors.len();
-        self.pending.clear();
+        keys.fill(Key::default());
         for (i, plan) in self.plans.iter().enumerate() {
             let raw = plan.field.and_then(|f| rec.get(f)).map(trim).unwrap_or(b"");
             let mut fail = |reason: String| {
@@ -267,25 +238,12 @@ impl RowValidator {
             if plan.non_zero && zero {
                 fail(format!("{} must not be zero", plan.name));
             }
-            if let Some(seen) = &plan.unique {
-                let fp = fingerprint(raw);
-                if seen.contains(&fp) || self.pending.iter().any(|p| p.1 == fp) {
-                    fail(format!("{} repeats the {} of an earlier row of this file", plan.name, plan.name));
-                } else {
-                    self.pending.push((i, fp));
-                }
+            if let Some(k) = plan.unique {
+                keys[k] = Key { present: true, at: (errors.len() - before) as u32, fp: fingerprint(raw) };
             }
             self.values[i] = value;
         }
-        let accepted = errors.len() == before;
-        if accepted {
-            for &(i, fp) in &self.pending {
-                if let Some(seen) = self.plans[i].unique.as_mut() {
-                    seen.insert(fp);
-                }
-            }
-        }
-        accepted
+        errors.len() == before
     }
 
     fn other_day(&self, name: &str, days: i32) -> String {

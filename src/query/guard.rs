@@ -47,7 +47,7 @@ fn check_statement(statement: &DfStatement) -> Result<(), QueryError> {
 fn check_sql_statement(statement: &Statement) -> Result<(), QueryError> {
     match statement {
         Statement::Query(query) => {
-            let mut visitor = NestedWrites::default();
+            let mut visitor = NestedWrites;
             if let ControlFlow::Break(kind) = query.visit(&mut visitor) {
                 return Err(refused(&kind));
             }
@@ -63,7 +63,6 @@ fn check_sql_statement(statement: &Statement) -> Result<(), QueryError> {
 }
 
 /// Finds writes hidden inside a query: `SELECT ... INTO`, data-modifying CTEs and subqueries.
-#[derive(Default)]
 struct NestedWrites;
 
 impl Visitor for NestedWrites {

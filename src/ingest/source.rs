@@ -1,0 +1,184 @@
+//! The reading end: sniffing, the header, and records cut into chunks for the validating
+//! workers (the CSV parser is sequential, so quoted newlines need no special care).
+
+use std::io::Read;
+
+use csv::ByteRecord;
+
+use super::error::{IngestError, Result};
+use super::header::{map_header, HeaderMap};
+use super::row::{trim, Key};
+use super::schema::TableSchema;
+use super::sniff::{plausible_1252, sniff, TextEncoding};
+
+/// Up to `capacity` consecutive data records, and what a worker made of them.
+pub struct Chunk {
+    /// Row index (0-based, blank lines not counted) of the first record.
+    pub first_row: u64,
+    /// Records in use (`records` may hold more, kept for their allocations).
+    pub len: usize,
+    /// The records, every field valid UTF-8.
+    pub records: Vec<ByteRecord>,
+    /// Physical line of each record.
+    pub lines: Vec<u64>,
+    /// Whether the worker should build Arrow columns for the valid rows.
+    pub build: bool,
+    /// Filled by the worker: per record, whether it has no defect (apart from a possible
+    /// duplicate key), and where its errors end in `errors`.
+    pub states: Vec<(bool, u32)>,
+    /// Filled by the worker: the errors of all records, in order.
+    pub errors: Vec<super::RowError>,
+    /// Filled by the worker: `n_unique` keys per record.
+    pub keys: Vec<Key>,
+    /// Filled by the worker: the valid rows, when `build`.
+    pub batch: Option<arrow::record_batch::RecordBatch>,
+}
+
+impl Chunk {
+    /// An empty chunk.
+    pub fn new() -> Self {
+        Chunk {
+            first_row: 0,
+            len: 0,
+            records: Vec::new(),
+            lines: Vec::new(),
+            build: true,
+            states: Vec::new(),
+            errors: Vec::new(),
+            keys: Vec::new(),
+            batch: None,
+        }
+    }
+}
+
+/// A sniffed input with its header read, producing chunks of records.
+pub struct Source<'r> {
+    rdr: csv::Reader<Box<dyn Read + 'r>>,
+    decoder: Decoder,
+    /// The detected delimiter.
+    pub delimiter: u8,
+    /// Where the schema's columns are.
+    pub header: HeaderMap,
+    /// Data rows read so far.
+    pub rows: u64,
+}
+
+impl<'r> Source<'r> {
+    /// Sniffs `input` and maps its header (the first non-blank record) onto `schema`.
+    pub fn open<R: Read + 'r>(input: R, schema: &TableSchema) -> Result<Self> {
+        let sniffed = sniff(input)?;
+        let delimiter = sniffed.delimiter;
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(256 * 1024)
+            .from_reader(sniffed.reader);
+        let mut decoder = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
+        let mut rec = ByteRecord::new();
+        let header = loop {
+            if !rdr.read_byte_record(&mut rec)? {
+                return Err(IngestError::NoHeader { detail: "the file contains only blank lines".into() });
+            }
+            if !is_blank(&rec, delimiter) {
+                let line = rec.position().map_or(1, |p| p.line());
+                decoder.decode(&mut rec, line)?;
+                let fields: Vec<String> = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+                break map_header(&fields, schema)?;
+            }
+        };
+        Ok(Source { rdr, decoder, delimiter, header, rows: 0 })
+    }
+
+    /// The encoding settled so far.
+    pub fn encoding(&self) -> TextEncoding {
+        self.decoder.encoding
+    }
+
+    /// Fills `chunk` with up to `capacity` data records, skipping blank lines and the rows
+    /// before `skip_to` (which are still decoded, so that the encoding evolves as in a full
+    /// read). Returns whether the input is exhausted.
+    pub fn fill(&mut self, chunk: &mut Chunk, capacity: usize, skip_to: u64) -> Result<bool> {
+        chunk.len = 0;
+        chunk.first_row = self.rows.max(skip_to);
+        while chunk.len < capacity {
+            if chunk.records.len() == chunk.len {
+                chunk.records.push(ByteRecord::new());
+                chunk.lines.push(0);
+            }
+            let rec = &mut chunk.records[chunk.len];
+            if !self.rdr.read_byte_record(rec)? {
+                return Ok(true);
+            }
+            if is_blank(rec, self.delimiter) {
+                continue;
+            }
+            let line = rec.position().map_or(0, |p| p.line());
+            self.decoder.decode(rec, line)?;
+            self.rows += 1;
+            if self.rows <= skip_to {
+                continue;
+            }
+            chunk.lines[chunk.len] = line;
+            chunk.len += 1;
+        }
+        Ok(false)
+    }
+}
+
+/// A line of whitespace only (for tab files, tabs count as whitespace).
+fn is_blank(rec: &ByteRecord, delimiter: u8) -> bool {
+    (rec.len() == 1 || delimiter == b'\t') && rec.iter().all(|f| trim(f).is_empty())
+}
+
+/// Turns records into UTF-8, settling the encoding at the first non-ASCII record.
+struct Decoder {
+    encoding: TextEncoding,
+    alt: ByteRecord,
+}
+
+impl Decoder {
+    /// Checks or converts `rec` in place so that every field is valid UTF-8.
+    #[inline]
+    fn decode(&mut self, rec: &mut ByteRecord, line: u64) -> Result<()> {
+        let bytes = rec.as_slice();
+        if bytes.is_ascii() {
+            if bytes.contains(&0) {
+                return Err(IngestError::Undecodable {
+                    line,
+                    detail: "it contains binary data (a NUL byte); is this really a CSV file?".into(),
+                });
+            }
+            return Ok(());
+        }
+        if self.encoding != TextEncoding::Windows1252 {
+            // Field by field: fields split at ASCII bytes, so valid UTF-8 text gives valid fields.
+            match rec.iter().all(|f| std::str::from_utf8(f).is_ok()) {
+                true if !bytes.contains(&0) => {
+                    self.encoding = TextEncoding::Utf8;
+                    return Ok(());
+                }
+                false if self.encoding == TextEncoding::Undecided && plausible_1252(bytes) => {
+                    self.encoding = TextEncoding::Windows1252;
+                }
+                _ => {
+                    return Err(IngestError::Undecodable {
+                        line,
+                        detail: "it is not valid UTF-8 text (did the encoding change within the file?)".into(),
+                    })
+                }
+            }
+        }
+        if !plausible_1252(bytes) {
+            return Err(IngestError::Undecodable { line, detail: "it is neither UTF-8 nor Windows-1252 text".into() });
+        }
+        self.alt.clear();
+        for f in rec.iter() {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(f);
+            self.alt.push_field(text.as_bytes());
+        }
+        self.alt.set_position(rec.position().cloned());
+        std::mem::swap(rec, &mut self.alt);
+        Ok(())
+    }
+}
