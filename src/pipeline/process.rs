@@ -2,7 +2,7 @@
 //! and rejected-rows outputs to scratch files for the commit step.
 
 use crate::domain::{SalesDate, UploadId};
-use crate::ingest::{ingest, IngestError, IngestOptions, IngestReport};
+use crate::ingest::{ingest_reopenable, IngestError, IngestOptions, IngestReport};
 use crate::storage::{BlobStore, StorageResult};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -42,15 +42,24 @@ pub async fn ingest_archived(
     date: SalesDate,
     options: Arc<IngestOptions>,
 ) -> StorageResult<(ScratchFiles, Result<IngestReport, IngestError>)> {
-    let reader = store.get(raw_key).await?;
+    // Probe once so a missing or unreadable raw object is a storage error, not an ingest verdict.
+    drop(store.get(raw_key).await?);
     let scratch = ScratchFiles::new(store.as_ref(), id);
     let (parquet_path, rejected_path) = (scratch.parquet.clone(), scratch.rejected.clone());
     let handle = tokio::runtime::Handle::current();
+    let (store, raw_key) = (store.clone(), raw_key.to_owned());
+    let mut options = (*options).clone();
+    options.scratch_dir = Some(store.scratch_dir().to_path_buf());
     let verdict = tokio::task::spawn_blocking(move || -> Result<IngestReport, IngestError> {
-        let input = BufReader::with_capacity(1 << 20, SyncIoBridge::new_with_handle(reader, handle));
+        // Very large files are read twice (bounded memory for the duplicate-id check), so the
+        // ingest core gets a way to re-open the archived original.
+        let open = || -> std::io::Result<_> {
+            let reader = handle.block_on(store.get(&raw_key)).map_err(std::io::Error::other)?;
+            Ok(BufReader::with_capacity(1 << 20, SyncIoBridge::new_with_handle(reader, handle.clone())))
+        };
         let mut parquet = BufWriter::with_capacity(1 << 20, std::fs::File::create(&parquet_path)?);
         let mut rejected = BufWriter::with_capacity(256 << 10, std::fs::File::create(&rejected_path)?);
-        let report = ingest(input, date.naive(), &options, &mut parquet, &mut rejected)?;
+        let report = ingest_reopenable(open, date.naive(), &options, &mut parquet, &mut rejected)?;
         parquet.flush()?;
         rejected.flush()?;
         Ok(report)
