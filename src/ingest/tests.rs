@@ -454,6 +454,7 @@ fn a_toml_schema_drives_types_and_checks() {
 
 fn gen_sales_script() -> std::path::PathBuf {
     let candidates = [
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gen_sales.py"),
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datagen/gen_sales.py"),
         std::path::PathBuf::from("/work/shared/datagen/gen_sales.py"),
     ];
