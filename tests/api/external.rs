@@ -1,6 +1,6 @@
 //! Other engines read our files directly: DuckDB over `processed/` with Hive partitioning.
 
-use crate::helpers::{sample_csv, spawn_app};
+use crate::helpers::{sample_csv, sample_total, spawn_app};
 use std::process::Command;
 
 /// The Python that has DuckDB: `SHOPLAKE_TEST_PYTHON` (set by scripts/test.sh, which installs
@@ -17,8 +17,7 @@ async fn duckdb_reads_processed_and_gets_the_seed_query_totals_to_the_cent() {
     for (shop, rows) in [("001", 17), ("002", 250), ("003", 1)] {
         let body = sample_csv("2025-07-30", rows);
         assert_eq!(app.upload_csv(&app.shop_token(shop), shop, "2025-07-30", body).await.status(), 201);
-        let cents: i128 = (0..rows).map(|i| ((1 + i % 40) as i128 * 100 + 49) * (1 + i % 5) as i128).sum();
-        expected.insert(shop.to_owned(), format!("{}.{:02}00", cents / 100, cents % 100));
+        expected.insert(shop.to_owned(), sample_total(rows));
     }
     app.upload_csv(&app.shop_token("001"), "001", "2025-07-31", sample_csv("2025-07-31", 9)).await;
     // Act

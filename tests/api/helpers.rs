@@ -224,3 +224,15 @@ pub fn sample_csv(date: &str, rows: usize) -> String {
     }
     text
 }
+
+/// Exact SUM(price * quantity) of `sample_csv(_, rows)` in cents, computed from the generator's
+/// rule (price `1 + i % 40` + .49, quantity `1 + i % 5`), not from shoplake.
+pub fn sample_total_cents(rows: usize) -> i128 {
+    (0..rows).map(|i| ((1 + i % 40) as i128 * 100 + 49) * (1 + i % 5) as i128).sum()
+}
+
+/// The same total as a scale-4 decimal string, as engines print `decimal(_,4)` sums.
+pub fn sample_total(rows: usize) -> String {
+    let cents = sample_total_cents(rows);
+    format!("{}.{:02}00", cents / 100, cents % 100)
+}

@@ -1,7 +1,7 @@
 //! Uploads are cleaned into their partition while the shop waits: 201 means the rows are in
 //! `processed/`; re-uploads replace, duplicates and replays write nothing, bad files touch nothing.
 
-use crate::helpers::{assert_problem, sample_csv, spawn_app, TestApp};
+use crate::helpers::{assert_problem, sample_csv, sample_total_cents, spawn_app, TestApp};
 use arrow::array::{Array, Decimal128Array, Int64Array, RecordBatchReader};
 use arrow::datatypes::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -9,11 +9,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 const PARTITION: &str = "processed/shop_id=001/date=2025-07-30/data.parquet";
-
-/// Rows and exact SUM(price * quantity) in cents of `sample_csv(_, rows)`, computed independently.
-fn expected_total_cents(rows: usize) -> i128 {
-    (0..rows).map(|i| ((1 + i % 40) as i128 * 100 + 49) * (1 + i % 5) as i128).sum()
-}
 
 /// Reads a partition file: (row count, SUM(price * quantity) in cents, price and sold_at types).
 fn read_partition(app: &TestApp, key: &str) -> (usize, i128, DataType, DataType) {
@@ -59,7 +54,7 @@ async fn accepted_upload_answers_201_with_its_rows_already_in_processed() {
     assert!(upload["finished_at"].is_string());
     let (rows, total, price_type, sold_at_type) = read_partition(&app, PARTITION);
     assert_eq!(rows, 300);
-    assert_eq!(total, expected_total_cents(300));
+    assert_eq!(total, sample_total_cents(300));
     assert_eq!(price_type, DataType::Decimal128(18, 4));
     assert_eq!(sold_at_type, DataType::Timestamp(TimeUnit::Microsecond, None));
     assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());

@@ -1,6 +1,6 @@
 //! `POST /v1/query`: the seed query verbatim, totals from the uploaded rows, pruning, read-only.
 
-use crate::helpers::{assert_problem, sample_csv, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, sample_csv, sample_total, spawn_app, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shoplake::domain::Role;
@@ -16,12 +16,6 @@ async fn query(app: &TestApp, sql: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Exact total of `sample_csv(_, rows)` as the engine prints a decimal with scale 4.
-fn expected_total(rows: usize) -> String {
-    let cents: i128 = (0..rows).map(|i| ((1 + i % 40) as i128 * 100 + 49) * (1 + i % 5) as i128).sum();
-    format!("{}.{:02}00", cents / 100, cents % 100)
 }
 
 /// Three shops on 2025-07-30 and each on two other days.
@@ -56,11 +50,7 @@ async fn seed_query_runs_verbatim_and_opens_only_that_dates_files() {
     totals.sort();
     assert_eq!(
         totals,
-        vec![
-            ("001".into(), expected_total(40)),
-            ("002".into(), expected_total(7)),
-            ("003".into(), expected_total(123))
-        ]
+        vec![("001".into(), sample_total(40)), ("002".into(), sample_total(7)), ("003".into(), sample_total(123))]
     );
     assert_eq!(body["columns"][0]["name"], "shop_id");
     assert_eq!(body["truncated"], false);
