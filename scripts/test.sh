@@ -19,4 +19,4 @@ export SHOPLAKE_TEST_PYTHON="$PWD/$VENV/bin/python"
 
 cargo fmt --all -- --check
 cargo nextest run --workspace --all-targets --no-fail-fast "$@"
-cargo test --doc --quiet
+cargo test --workspace --doc --quiet

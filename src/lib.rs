@@ -19,8 +19,9 @@ pub mod db;
 pub mod domain;
 /// The axum HTTP API.
 pub mod http;
-/// The ingest core: CSV bytes in, typed Parquet, rejected rows and a report out (no HTTP).
-pub mod ingest;
+/// The ingest core (crate `shoplake-ingest` in `crates/ingest`): CSV bytes in, typed Parquet,
+/// rejected rows and a report out; no HTTP, no async, so the fuzzer and a Lambda reuse it.
+pub use shoplake_ingest as ingest;
 /// Prometheus metrics.
 pub mod metrics;
 /// The upload use case shared by HTTP and CLI.

@@ -18,12 +18,14 @@ fn day() -> NaiveDate {
     NaiveDate::parse_from_str(DAY, "%Y-%m-%d").unwrap()
 }
 
+/// The repository's root (this crate lives in `crates/ingest`).
+fn repository_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../tests/fixtures/csv/{name}", file!().rsplit_once('/').unwrap().0);
-    std::fs::read(&path)
-        .or_else(|_| std::fs::read(format!("{}/tests/fixtures/csv/{name}", env!("CARGO_MANIFEST_DIR"))))
-        .or_else(|_| std::fs::read(format!("/work/main/tests/fixtures/csv/{name}")))
-        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    let path = repository_root().join("tests/fixtures/csv").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
 /// The outcome of one ingest: the result, the Parquet read back, the rejected CSV.
@@ -453,12 +455,7 @@ fn a_toml_schema_drives_types_and_checks() {
 }
 
 fn gen_sales_script() -> std::path::PathBuf {
-    let candidates = [
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gen_sales.py"),
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datagen/gen_sales.py"),
-        std::path::PathBuf::from("/work/shared/datagen/gen_sales.py"),
-    ];
-    candidates.into_iter().find(|p| p.exists()).expect("shared/datagen/gen_sales.py next to the repository")
+    repository_root().join("tests/fixtures/gen_sales.py")
 }
 
 /// `"123.45"` (2 decimals, maybe negative) as a scale-4 integer.
