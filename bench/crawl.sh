@@ -34,4 +34,4 @@ PY
 sync
 /usr/bin/time -f "%e %M" -o time.txt "$BIN" crawl > crawl.txt
 read -r secs rss < time.txt
-python3 -c 'import json,sys; s,r,n,t=sys.argv[1:]; print(json.dumps({"job":"crawl","partitions":int(n),"seconds":float(s),"peak_rss_mb":round(int(r)/1024,1),"summary":t.strip().splitlines()[-1]}))' "$secs" "$rss" "$N" "$(cat crawl.txt)"
+python3 -c 'import json,sys; s,r,n,t=sys.argv[1:]; print(json.dumps({"job":"crawl","partitions":int(n),"seconds":float(s),"peak_rss_mb":round(int(r)/1024,1),"summary":t.strip().splitlines()[-1]}))' "$secs" "$rss" "$N" "$(tail -n 1 crawl.txt)"

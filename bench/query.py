@@ -11,7 +11,7 @@ warm-up, then --runs). DuckDB runs the same queries on the same files in-process
 team's peer script (`../shared/bench/query.py duckdb`), in the same run. Prints one JSON line per
 query: both medians, the ratio, and what our engine reports it scanned.
 """
-import argparse, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, http.client, json, os, re, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "shoplake")
@@ -71,7 +71,7 @@ def main():
             return elapsed, json.loads(body)
 
         for name, sql in QUERIES.items():
-            sql = sql.replace("FROM sales ", "FROM sales_processed ").replace("FROM sales", "FROM sales_processed")
+            sql = re.sub(r"\bsales\b", "sales_processed", sql)
             post(sql)  # warm-up, as the peer script does
             times, answer = [], None
             for _ in range(args.runs):
@@ -80,7 +80,7 @@ def main():
             ours = statistics.median(times)
             theirs = duck["queries"][name]["median_ms"]
             rows = answer["rows"]
-            last = list(rows[0].keys())[-1] if rows else None
+            last = answer["columns"][-1]["name"]
             print(json.dumps({"job": "query-http", "query": name, "shoplake_median_ms": round(ours, 2),
                               "shoplake_min_ms": round(min(times), 2), "duckdb_median_ms": theirs,
                               "ratio_vs_duckdb": round(ours / theirs, 2), "stats": answer["stats"],

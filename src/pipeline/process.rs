@@ -50,6 +50,7 @@ pub async fn ingest_archived(
     let (store, raw_key) = (store.clone(), raw_key.to_owned());
     let mut options = (*options).clone();
     options.scratch_dir = Some(store.scratch_dir().to_path_buf());
+    let started = std::time::Instant::now();
     let verdict = tokio::task::spawn_blocking(move || -> Result<IngestReport, IngestError> {
         // Very large files are read twice (bounded memory for the duplicate-id check), so the
         // ingest core gets a way to re-open the archived original.
@@ -66,5 +67,6 @@ pub async fn ingest_archived(
     })
     .await
     .unwrap_or_else(|panic| Err(IngestError::Io(std::io::Error::other(format!("ingest panicked: {panic}")))));
+    tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "ingest finished");
     Ok((scratch, verdict))
 }
