@@ -7,6 +7,7 @@ mod digest;
 mod locks;
 mod process;
 mod reconcile;
+mod tee;
 
 pub use digest::{DigestReader, DigestSummary};
 pub use reconcile::ReconcileReport;
@@ -17,7 +18,7 @@ use crate::db::{Db, DbError, IngestResult, NewUpload, UploadRecord};
 use crate::domain::{SalesDate, ShopId, UploadId, UploadStatus};
 use crate::ingest::{IngestError, IngestOptions, IngestReport, RowError};
 use crate::metrics::Metrics;
-use crate::storage::{layout, BlobStore, PutMode, StorageError};
+use crate::storage::{layout, BlobStore, PutMode, StorageError, StorageResult};
 use locks::ShopDayLocks;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -141,7 +142,20 @@ impl Pipeline {
                 filename: incoming.filename.clone(),
             })
             .await?;
-        let (raw_key, summary) = self.archive(id, &incoming, body).await?;
+        // The file is validated while it is archived; the verdict counts only once the archive
+        // is complete, and is discarded if the upload turns out to be a duplicate or replay.
+        let (chunks_tx, chunks_rx) = tee::channel();
+        let (archived_tx, archived_rx) = tokio::sync::oneshot::channel();
+        let ingesting = process::spawn_ingest_while_archiving(
+            &self.store,
+            &id,
+            chunks_rx,
+            archived_rx,
+            incoming.date,
+            self.options.clone(),
+        );
+        let (raw_key, summary) = self.archive(id, &incoming, body, chunks_tx).await?;
+        let _ = archived_tx.send(raw_key.clone());
 
         let _shop_day = self.locks.lock(&incoming.shop, &incoming.date).await;
         let current = uploads.current(&incoming.shop, &incoming.date).await?;
@@ -171,7 +185,11 @@ impl Pipeline {
             uploads.set_duplicate_of(&id, &earlier).await?;
         }
         uploads.transition(&id, UploadStatus::Received, UploadStatus::Processing, None).await?;
-        self.process(id, &incoming, &raw_key, current.map(|c| c.id)).await?;
+        let ingested = ingesting.await.unwrap_or_else(|panic| {
+            let verdict = Err(IngestError::Io(std::io::Error::other(format!("ingest stopped: {panic}"))));
+            (process::ScratchFiles::new(self.store.as_ref(), &id), verdict)
+        });
+        self.process(id, &incoming, current.map(|c| c.id), Ok(ingested)).await?;
         let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
         Ok(Outcome::Created(record))
     }
@@ -182,6 +200,7 @@ impl Pipeline {
         id: UploadId,
         incoming: &Incoming,
         body: &mut (dyn AsyncRead + Send + Unpin),
+        copies: tokio::sync::mpsc::Sender<bytes::Bytes>,
     ) -> Result<(String, DigestSummary), PipelineError> {
         // Peek the first bytes to name the archive `.csv` or `.csv.gz` by content, not by header.
         let mut head = Vec::with_capacity(2);
@@ -196,7 +215,7 @@ impl Pipeline {
         let gzip = head == [0x1f, 0x8b];
         let raw_key = layout::raw_key(&incoming.shop, &incoming.date, &id, gzip);
         let chained = std::io::Cursor::new(head).chain(body);
-        let mut reader = DigestReader::new(chained, self.max_upload_bytes);
+        let mut reader = DigestReader::new(tee::TeeReader::new(chained, copies), self.max_upload_bytes);
         let stored = self.store.put_stream(&raw_key, &mut reader, PutMode::CreateNew).await;
         let summary = reader.summary();
         match stored {
@@ -223,18 +242,17 @@ impl Pipeline {
         Ok((raw_key, summary))
     }
 
-    /// Ingests the archived file of an upload in `processing` and commits the partition; the
+    /// Takes the ingest's outcome for an upload in `processing` and commits the partition; the
     /// caller holds the shop-day lock. `previous` is the shop-day's current upload, which a
     /// success supersedes.
     async fn process(
         &self,
         id: UploadId,
         incoming: &Incoming,
-        raw_key: &str,
         previous: Option<UploadId>,
+        ingested: StorageResult<process::Ingested>,
     ) -> Result<(), PipelineError> {
         let uploads = self.db.uploads();
-        let ingested = process::ingest_archived(&self.store, &id, raw_key, incoming.date, self.options.clone()).await;
         let (scratch, verdict) = match ingested {
             Ok(done) => done,
             Err(storage) => {

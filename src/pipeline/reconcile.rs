@@ -1,6 +1,6 @@
 //! The start-up reconciler: no upload stays `received` or `processing` after a crash.
 
-use super::{Incoming, Pipeline, PipelineError};
+use super::{process, Incoming, Pipeline, PipelineError};
 use crate::domain::UploadStatus;
 use crate::storage::layout;
 
@@ -50,7 +50,9 @@ impl Pipeline {
                 uploads.transition(&upload.id, UploadStatus::Received, UploadStatus::Processing, None).await?;
             }
             let current = uploads.current(&upload.shop_id, &upload.date).await?;
-            match self.process(upload.id, &incoming, &raw_key, current.map(|c| c.id)).await {
+            let ingested =
+                process::ingest_archived(&self.store, &upload.id, &raw_key, incoming.date, self.options.clone()).await;
+            match self.process(upload.id, &incoming, current.map(|c| c.id), ingested).await {
                 Ok(()) => report.reprocessed += 1,
                 Err(PipelineError::Rejected { .. }) => report.rejected += 1,
                 Err(other) => {
