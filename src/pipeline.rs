@@ -8,6 +8,8 @@ mod locks;
 mod process;
 mod reconcile;
 mod tee;
+#[cfg(test)]
+mod tests;
 
 pub use digest::{DigestReader, DigestSummary};
 pub use reconcile::ReconcileReport;
