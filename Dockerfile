@@ -5,10 +5,12 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src tests/api && echo 'fn main() {}' > src/main.rs && touch src/lib.rs tests/api/main.rs \
+COPY crates/ingest/Cargo.toml crates/ingest/
+RUN mkdir -p src tests/api crates/ingest/src && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs tests/api/main.rs crates/ingest/src/lib.rs \
     && cargo build --release --locked --bin shoplake || true
 COPY . .
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin shoplake \
+RUN touch src/main.rs src/lib.rs crates/ingest/src/lib.rs && cargo build --release --locked --bin shoplake \
     && cp target/release/shoplake /usr/local/bin/shoplake
 
 FROM debian:bookworm-slim AS runtime

@@ -1,5 +1,6 @@
 //! Fuzzes the gzip path: the input as a (usually damaged) gzip stream, and the input
-//! compressed, which must give the same outcome as the plain bytes.
+//! compressed, which must give the same outcome as the plain bytes (the first finding, kept in
+//! the corpus as `regression_gzip_in_gzip`: gzip data inside gzip is decompressed once only).
 #![no_main]
 
 use std::io::Write;
@@ -13,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     damaged.extend_from_slice(data);
     check_ingest(&damaged);
 
-    // Compressed: the same answer as the plain bytes.
+    // Compressed: the same answer as the plain bytes. A body that is itself gzip data is
+    // decompressed once only (then refused as binary), unlike the plain bytes, so it is skipped.
+    if data.starts_with(&[0x1f, 0x8b]) {
+        return;
+    }
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(data).unwrap();
     let compressed = encoder.finish().unwrap();

@@ -38,7 +38,10 @@ fn read_parquet(parquet: Vec<u8>) -> (u64, String) {
     if parquet.is_empty() {
         return (0, String::new());
     }
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(parquet)).expect("our Parquet opens").build().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(parquet))
+        .expect("our Parquet opens")
+        .build()
+        .unwrap();
     let mut rows = 0;
     let mut dump = String::new();
     for batch in reader {
