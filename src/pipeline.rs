@@ -156,7 +156,16 @@ impl Pipeline {
             incoming.date,
             self.options.clone(),
         );
-        let (raw_key, summary) = self.archive(id, &incoming, body, chunks_tx).await?;
+        let (raw_key, summary) = match self.archive(id, &incoming, body, chunks_tx).await {
+            Ok(archived) => archived,
+            Err(error) => {
+                // The validator sees the body end early (or no archive to re-read) and stops;
+                // its scratch files are gone before the answer is sent.
+                drop(archived_tx);
+                let _ = ingesting.await;
+                return Err(error);
+            }
+        };
         let _ = archived_tx.send(raw_key.clone());
 
         let _shop_day = self.locks.lock(&incoming.shop, &incoming.date).await;
@@ -167,6 +176,8 @@ impl Pipeline {
             if let Some(first) =
                 self.db.idempotency_keys().claim(&incoming.shop, key, &summary.sha256_hex, &answer).await?
             {
+                // The discarded verdict's scratch files are gone before the answer is sent.
+                let _ = ingesting.await;
                 self.forget(&id, &raw_key).await?;
                 if first.sha256 != summary.sha256_hex {
                     return Err(PipelineError::KeyReused { key: key.clone(), first: first.upload_id });
@@ -180,6 +191,7 @@ impl Pipeline {
         if let Some(duplicate) = duplicate {
             // Identical bytes to the current upload: answer with it, keep nothing.
             let duplicate = duplicate.clone();
+            let _ = ingesting.await;
             self.forget(&id, &raw_key).await?;
             return Ok(Outcome::Duplicate(duplicate));
         }
