@@ -229,3 +229,47 @@ fn sql_command_prints_the_seed_query_as_a_table_csv_or_json() {
     let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(body["rows"][1]["total_sales"], sample_total(3));
 }
+
+#[tokio::test]
+async fn secrets_and_tokens_never_appear_in_the_logs_even_at_debug_level() {
+    // Arrange: the real binary, logging everything of its own at trace level and the HTTP
+    // stack at debug.
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("SHOPLAKE_JWT_SECRET", TEST_SECRET), ("SHOPLAKE_LOG", "debug,shoplake=trace")];
+    let (child, url) = start_server(dir.path(), &envs).await;
+    let token = String::from_utf8(
+        shoplake(dir.path())
+            .args(["token", "--role", "shop", "--shop-id", "001"])
+            .env("SHOPLAKE_JWT_SECRET", TEST_SECRET)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let token = token.trim();
+    let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJmb3JnZWQtc2VjcmV0LXRva2VuIn0.";
+    let client = reqwest::Client::new();
+
+    // Act: an accepted upload, a status read, and a forged token.
+    let upload = client
+        .post(format!("{url}/v1/shops/001/uploads?date=2025-07-30"))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(sample_csv("2025-07-30", 20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201);
+    let listed = client.get(format!("{url}/v1/shops/001/uploads")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+    let refused = client.get(format!("{url}/v1/shops/001/uploads")).bearer_auth(forged).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    sigterm(&child);
+    let log = stderr_of(child);
+
+    // Assert: the requests were logged in detail, but no secret and no token (nor a piece of one).
+    assert!(log.contains("/v1/shops/001/uploads") && log.contains("shoplake stopped"), "{log}");
+    for secret in [TEST_SECRET, token, forged, token.split('.').nth(2).unwrap(), token.split('.').nth(1).unwrap()] {
+        assert!(!log.contains(secret), "the log shows a secret or token part `{secret}`:\n{log}");
+    }
+}
