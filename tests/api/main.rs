@@ -11,4 +11,5 @@ mod openapi;
 mod processing;
 mod query;
 mod reconcile;
+mod security;
 mod uploads;
