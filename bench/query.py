@@ -11,20 +11,14 @@ warm-up, then --runs). DuckDB runs the same queries on the same files in-process
 team's peer script (`../shared/bench/query.py duckdb`), in the same run. Prints one JSON line per
 query: both medians, the ratio, and what our engine reports it scanned.
 """
-import argparse, http.client, json, os, re, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "shoplake")
 GEN = os.path.join(ROOT, "tests", "fixtures", "gen_sales.py")
 PEERS = os.environ.get("SHOPLAKE_PEERS", os.path.join(ROOT, "..", "shared", "bench"))
 sys.path.insert(0, PEERS)
 from common import QUERIES  # noqa: E402  the peers' four queries, on table `sales`
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from served import Served  # noqa: E402
 
 
 def main():
@@ -37,27 +31,15 @@ def main():
         subprocess.run([sys.executable, GEN, "--out", small, "--shops", "50", "--days", "30",
                         "--rows-per-file", "2000"], check=True, stdout=subprocess.DEVNULL)
     work = tempfile.mkdtemp()
-    port = free_port()
-    env = dict(os.environ, SHOPLAKE_LISTEN=f"127.0.0.1:{port}", SHOPLAKE_STORAGE=os.path.join(work, "data"),
-               SHOPLAKE_JWT_SECRET="bench-secret-bench-secret-bench-secret", SHOPLAKE_LOG="warn")
-    subprocess.run([BIN, "ingest", "--dir", small], env=env, cwd=work, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-
+    served = Served(os.path.join(work, "data"))
+    served.ingest_dir(small)
     peer = subprocess.run([sys.executable, os.path.join(PEERS, "query.py"), "duckdb", os.path.join(work, "data"),
                            "--runs", str(args.runs)], check=True, capture_output=True, text=True, cwd=PEERS)
     duck = json.loads(peer.stdout.strip().splitlines()[-1])
 
-    server = subprocess.Popen([BIN, "serve"], env=env, cwd=work)
-    try:
-        token = subprocess.run([BIN, "token", "--role", "analyst", "--sub", "bench", "--ttl", "1h"], env=env,
-                               check=True, capture_output=True, text=True).stdout.strip()
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        conn = http.client.HTTPConnection("127.0.0.1", port)
+    with served as server:
+        token = server.token("--role", "analyst", "--sub", "bench")
+        conn = server.connect()
 
         def post(sql):
             started = time.perf_counter()
@@ -86,10 +68,7 @@ def main():
                               "ratio_vs_duckdb": round(ours / theirs, 2), "stats": answer["stats"],
                               "rows": len(rows), "sum_last_column": round(sum(float(r[last]) for r in rows), 2) if rows else 0,
                               "duckdb_digest": duck["queries"][name]["digest"], "duckdb": duck["version"]}), flush=True)
-    finally:
-        server.terminate()
-        server.wait()
-        subprocess.run(["rm", "-rf", work])
+    subprocess.run(["rm", "-rf", work])
 
 
 if __name__ == "__main__":

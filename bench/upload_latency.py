@@ -7,10 +7,11 @@ Builds nothing: run `cargo build --release` first. Starts target/release/shoplak
 with a temp data directory, uploads distinct generated shop-day files (2,000 rows each, every
 one a real new partition), and prints one JSON line: median, p90, p99 and max in ms.
 """
-import argparse, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+
+from served import Served
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "shoplake")
 GEN = os.path.join(ROOT, "tests", "fixtures", "gen_sales.py")
 
 
@@ -26,22 +27,9 @@ def main():
     files = sorted(os.path.join(gen_dir, "shop_001", f) for f in os.listdir(os.path.join(gen_dir, "shop_001")))
 
     work = tempfile.mkdtemp()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, SHOPLAKE_LISTEN=f"127.0.0.1:{port}", SHOPLAKE_STORAGE=os.path.join(work, "data"),
-               SHOPLAKE_JWT_SECRET="bench-secret-bench-secret-bench-secret", SHOPLAKE_LOG="warn")
-    server = subprocess.Popen([BIN, "serve"], env=env)
-    try:
-        token = subprocess.run([BIN, "token", "--role", "shop", "--shop-id", "001", "--ttl", "1h"], env=env,
-                               check=True, capture_output=True, text=True).stdout.strip()
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        conn = http.client.HTTPConnection("127.0.0.1", port)
+    with Served(os.path.join(work, "data")) as server:
+        token = server.token("--role", "shop", "--shop-id", "001")
+        conn = server.connect()
         latencies = []
         for path in files:
             body = open(path, "rb").read()
@@ -59,9 +47,6 @@ def main():
         print(json.dumps({"job": "upload-latency", "uploads": len(latencies), "rows_per_upload": 2000,
                           "bytes_per_upload": len(body), "median_ms": round(statistics.median(latencies), 2),
                           "p90_ms": pick(0.90), "p99_ms": pick(0.99), "max_ms": round(latencies[-1], 2)}))
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

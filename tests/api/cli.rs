@@ -71,6 +71,17 @@ async fn start_server(dir: &std::path::Path, envs: &[(&str, &str)]) -> (std::pro
     panic!("server did not start");
 }
 
+/// A shop-001 token made by `shoplake token` with the test secret.
+fn shop_token_from_cli(dir: &std::path::Path) -> String {
+    let output = shoplake(dir)
+        .args(["token", "--role", "shop", "--shop-id", "001"])
+        .env("SHOPLAKE_JWT_SECRET", TEST_SECRET)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 fn stderr_of(child: std::process::Child) -> String {
     let output = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -113,15 +124,7 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     // Arrange
     let dir = tempfile::tempdir().unwrap();
     let (child, url) = start_server(dir.path(), &[("SHOPLAKE_JWT_SECRET", TEST_SECRET)]).await;
-    let token = String::from_utf8(
-        shoplake(dir.path())
-            .args(["token", "--role", "shop", "--shop-id", "001"])
-            .env("SHOPLAKE_JWT_SECRET", TEST_SECRET)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let token = shop_token_from_cli(dir.path());
     let body = sample_csv("2025-07-30", 2000);
     let chunks: Vec<Vec<u8>> = body.as_bytes().chunks(body.len() / 10 + 1).map(|c| c.to_vec()).collect();
     let expected_len = body.len();
@@ -132,7 +135,7 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     });
     let request = reqwest::Client::new()
         .post(format!("{url}/v1/shops/001/uploads?date=2025-07-30"))
-        .bearer_auth(token.trim())
+        .bearer_auth(&token)
         .header("content-type", "text/csv")
         .body(reqwest::Body::wrap_stream(stream))
         .send();
@@ -237,16 +240,8 @@ async fn secrets_and_tokens_never_appear_in_the_logs_even_at_debug_level() {
     let dir = tempfile::tempdir().unwrap();
     let envs = [("SHOPLAKE_JWT_SECRET", TEST_SECRET), ("SHOPLAKE_LOG", "debug,shoplake=trace")];
     let (child, url) = start_server(dir.path(), &envs).await;
-    let token = String::from_utf8(
-        shoplake(dir.path())
-            .args(["token", "--role", "shop", "--shop-id", "001"])
-            .env("SHOPLAKE_JWT_SECRET", TEST_SECRET)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let token = token.trim();
+    let token = shop_token_from_cli(dir.path());
+    let token = token.as_str();
     let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJmb3JnZWQtc2VjcmV0LXRva2VuIn0.";
     let client = reqwest::Client::new();
 
