@@ -1,17 +1,9 @@
 //! The real binary: `token`, configuration errors, the embedded default, graceful shutdown.
 
 use crate::helpers::{sample_csv, sample_total, spawn_app, TEST_SECRET};
-use std::process::{Command, Stdio};
+use crate::server_process::{shoplake, ServerProcess};
+use std::process::Command;
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_shoplake");
-
-/// A command with no inherited SHOPLAKE_* variables.
-fn shoplake(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
-}
 
 #[tokio::test]
 async fn token_command_output_is_accepted_by_the_server() {
@@ -48,29 +40,6 @@ fn invalid_configuration_exits_2_with_one_clear_message() {
     assert_eq!(missing_file.status.code(), Some(2));
 }
 
-/// Starts `shoplake serve` in `dir` and waits until it answers; returns the child and its URL.
-async fn start_server(dir: &std::path::Path, envs: &[(&str, &str)]) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut command = shoplake(dir);
-    command
-        .arg("serve")
-        .env("SHOPLAKE_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        command.env(k, v);
-    }
-    let child = command.spawn().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if reqwest::get(format!("{url}/healthz")).await.is_ok() {
-            return (child, url);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not start");
-}
-
 /// A shop-001 token made by `shoplake token` with the test secret.
 fn shop_token_from_cli(dir: &std::path::Path) -> String {
     let output = shoplake(dir)
@@ -82,24 +51,14 @@ fn shop_token_from_cli(dir: &std::path::Path) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-fn stderr_of(child: std::process::Child) -> String {
-    let output = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn sigterm(child: &std::process::Child) {
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-}
-
 #[tokio::test]
 async fn with_nothing_set_it_runs_on_data_with_a_generated_secret_once() {
     // Arrange: an empty working directory, no configuration at all.
     let dir = tempfile::tempdir().unwrap();
     // Act: first start.
-    let (child, url) = start_server(dir.path(), &[]).await;
-    let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
-    sigterm(&child);
-    let first_log = stderr_of(child);
+    let server = ServerProcess::start(dir.path(), &[]).await;
+    let ready = reqwest::get(server.url("/readyz")).await.unwrap();
+    let first_log = server.terminate();
     // Assert
     assert_eq!(ready.status(), 200);
     let secret = dir.path().join("data/jwt-dev-secret");
@@ -109,9 +68,8 @@ async fn with_nothing_set_it_runs_on_data_with_a_generated_secret_once() {
     assert!(first_log.contains("generated a development JWT secret"), "{first_log}");
     let contents = std::fs::read_to_string(&secret).unwrap();
     // Second start reuses it and says nothing about generating.
-    let (child, _) = start_server(dir.path(), &[]).await;
-    sigterm(&child);
-    let second_log = stderr_of(child);
+    let second_log = ServerProcess::start(dir.path(), &[]).await.terminate();
+    let second_log = second_log.strip_prefix(first_log.as_str()).unwrap_or(&second_log);
     assert!(!second_log.contains("generated a development JWT secret"), "{second_log}");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), contents);
     // A token from `shoplake token` in the same directory is signed with that secret.
@@ -123,7 +81,8 @@ async fn with_nothing_set_it_runs_on_data_with_a_generated_secret_once() {
 async fn sigterm_lets_an_in_flight_upload_finish() {
     // Arrange
     let dir = tempfile::tempdir().unwrap();
-    let (child, url) = start_server(dir.path(), &[("SHOPLAKE_JWT_SECRET", TEST_SECRET)]).await;
+    let server = ServerProcess::start(dir.path(), &[("SHOPLAKE_JWT_SECRET", TEST_SECRET)]).await;
+    let url = server.url.clone();
     let token = shop_token_from_cli(dir.path());
     let body = sample_csv("2025-07-30", 2000);
     let chunks: Vec<Vec<u8>> = body.as_bytes().chunks(body.len() / 10 + 1).map(|c| c.to_vec()).collect();
@@ -141,13 +100,13 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
         .send();
     let upload = tokio::spawn(request);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    sigterm(&child);
+    let terminated = tokio::task::spawn_blocking(move || server.terminate());
     let response = upload.await.unwrap().expect("the in-flight upload is answered");
     // Assert
     assert!(response.status().is_success(), "{}", response.status());
     let upload: serde_json::Value = response.json().await.unwrap();
     assert_eq!(upload["bytes"], expected_len);
-    let log = stderr_of(child);
+    let log = terminated.await.unwrap();
     assert!(log.contains("shoplake stopped"), "{log}");
 }
 
@@ -239,7 +198,8 @@ async fn secrets_and_tokens_never_appear_in_the_logs_even_at_debug_level() {
     // stack at debug.
     let dir = tempfile::tempdir().unwrap();
     let envs = [("SHOPLAKE_JWT_SECRET", TEST_SECRET), ("SHOPLAKE_LOG", "debug,shoplake=trace")];
-    let (child, url) = start_server(dir.path(), &envs).await;
+    let server = ServerProcess::start(dir.path(), &envs).await;
+    let url = server.url.clone();
     let token = shop_token_from_cli(dir.path());
     let token = token.as_str();
     let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJmb3JnZWQtc2VjcmV0LXRva2VuIn0.";
@@ -259,8 +219,7 @@ async fn secrets_and_tokens_never_appear_in_the_logs_even_at_debug_level() {
     assert_eq!(listed.status(), 200);
     let refused = client.get(format!("{url}/v1/shops/001/uploads")).bearer_auth(forged).send().await.unwrap();
     assert_eq!(refused.status(), 401);
-    sigterm(&child);
-    let log = stderr_of(child);
+    let log = server.terminate();
 
     // Assert: the requests were logged in detail, but no secret and no token (nor a piece of one).
     assert!(log.contains("/v1/shops/001/uploads") && log.contains("shoplake stopped"), "{log}");

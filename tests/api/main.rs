@@ -3,6 +3,7 @@
 mod auth;
 mod catalog;
 mod cli;
+mod crash;
 mod errors;
 mod external;
 mod health;
@@ -12,4 +13,5 @@ mod processing;
 mod query;
 mod reconcile;
 mod security;
+mod server_process;
 mod uploads;
