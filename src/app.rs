@@ -70,7 +70,9 @@ impl Backends {
                 anyhow::bail!("S3 storage (s3://{bucket}) is not available in this build yet; use a local directory")
             }
         };
-        let db = Db::connect(&settings.database_url).await.context("Failed to connect to the database")?;
+        let db = Db::connect(&settings.database_url, settings.database_timeout)
+            .await
+            .context("Failed to connect to the database")?;
         db.migrate().await.context("Failed to apply database migrations")?;
         let catalog: Arc<dyn Catalog> = match &settings.catalog {
             CatalogKind::Embedded => Arc::new(EmbeddedCatalog::new(db.clone())),

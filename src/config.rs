@@ -17,6 +17,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("jwt_secret", "HS256 secret"),
     ("jwt_public_key", "PEM public key (or a path to one) for RS256/ES256 tokens"),
     ("jwt_private_key", "PEM private key (or a path) used by `shoplake token` with RS256/ES256"),
+    ("database_timeout_ms", "how long a statement waits for a database lock or connection before 503"),
     ("jwt_issuer", "required `iss` claim, when set"),
     ("jwt_audience", "required `aud` claim, when set"),
     ("catalog", "embedded or glue"),
@@ -27,6 +28,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("default_currency", "currency of rows that leave it empty"),
     ("request_timeout_secs", "a request taking longer is answered 408/503"),
     ("body_idle_timeout_secs", "a body that sends nothing for this long is cut off"),
+    ("min_body_bytes_per_sec", "after body_idle_timeout_secs, a slower body is cut off (408)"),
     ("log_format", "pretty or json"),
     ("query_timeout_secs", "time limit of one SQL query"),
     ("query_max_rows", "rows a query returns at most (more set truncated)"),
@@ -93,6 +95,9 @@ pub struct Settings {
     pub jwt_audience: Option<String>,
     /// `SHOPLAKE_CATALOG` (+ `SHOPLAKE_GLUE_DATABASE`, `SHOPLAKE_GLUE_CRAWLER`).
     pub catalog: CatalogKind,
+    /// `SHOPLAKE_DATABASE_TIMEOUT_MS`: how long a statement waits for a lock (SQLite busy
+    /// timeout) or a pooled connection before the request gets 503.
+    pub database_timeout: Duration,
     /// `SHOPLAKE_MAX_UPLOAD_BYTES`: larger bodies get 413.
     pub max_upload_bytes: u64,
     /// `SHOPLAKE_MAX_REJECTED_FRACTION`: above it the whole file is rejected.
@@ -103,6 +108,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `SHOPLAKE_BODY_IDLE_TIMEOUT_SECS`: longest pause between two pieces of a request body.
     pub body_idle_timeout: Duration,
+    /// `SHOPLAKE_MIN_BODY_BYTES_PER_SEC`: once a body has been arriving for `body_idle_timeout`,
+    /// it must average at least this rate or it is cut off (slow-client protection).
+    pub min_body_bytes_per_sec: u64,
     /// `SHOPLAKE_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
     /// `SHOPLAKE_QUERY_TIMEOUT_SECS`: time limit of one SQL query.
@@ -129,11 +137,13 @@ impl Default for Settings {
             jwt_issuer: None,
             jwt_audience: None,
             catalog: CatalogKind::Embedded,
+            database_timeout: Duration::from_millis(5000),
             max_upload_bytes: 268_435_456,
             max_rejected_fraction: 0.05,
             default_currency: "EUR".into(),
             request_timeout: Duration::from_secs(900),
             body_idle_timeout: Duration::from_secs(30),
+            min_body_bytes_per_sec: 1024,
             log_format: LogFormat::Pretty,
             query_timeout: Duration::from_secs(30),
             query_max_rows: 10_000,
@@ -269,6 +279,15 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
     }
     if let Some(v) = get("body_idle_timeout_secs") {
         settings.body_idle_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
+    }
+    if let Some(v) = get("database_timeout_ms") {
+        settings.database_timeout = v.parse_with("a whole number of milliseconds > 0", |s| {
+            s.parse::<u64>().ok().filter(|n| *n > 0).map(Duration::from_millis)
+        })?;
+    }
+    if let Some(v) = get("min_body_bytes_per_sec") {
+        settings.min_body_bytes_per_sec =
+            v.parse_with("a whole number of bytes per second (0 turns the check off)", |s| s.parse::<u64>().ok())?;
     }
     if let Some(v) = get("log_format") {
         settings.log_format = match v.value.as_str() {

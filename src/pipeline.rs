@@ -136,6 +136,7 @@ impl Pipeline {
         let id = UploadId::new();
         tracing::Span::current().record("upload_id", tracing::field::display(&id));
         let uploads = self.db.uploads();
+        self.db.check_file()?;
         uploads
             .insert_received(&NewUpload {
                 id,

@@ -21,6 +21,13 @@ pub enum DbError {
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite file was removed or replaced under the running service: writing on would
+    /// land in a file nobody will ever open again, so every request is refused until restart.
+    #[error("database file {path} was removed or replaced while the service was running")]
+    FileGone {
+        /// The file.
+        path: String,
+    },
     /// A stored value does not parse (a bug or a hand-edited row).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -50,33 +57,48 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// For SQLite: the file and the identity (device, inode) it had when opened.
+    sqlite_file: Option<(std::path::PathBuf, (u64, u64))>,
 }
 
 impl Db {
-    /// Connects to `sqlite://...` (created if missing, WAL) or `postgres://...`.
+    /// Connects to `sqlite://...` (created if missing, WAL) or `postgres://...`; `timeout` is
+    /// how long a statement waits for a lock (SQLite's busy timeout) or for a pooled connection.
     #[tracing::instrument(name = "db.connect", skip_all)]
-    pub async fn connect(url: &str) -> DbResult<Self> {
+    pub async fn connect(url: &str, timeout: Duration) -> DbResult<Self> {
         sqlx::any::install_default_drivers();
         let url = prepare_url(url);
         let is_sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(if is_sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if is_sqlite {
-                        sqlx::raw_sql(
-                            "pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = 5000;",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
+                        let pragmas = format!(
+                            "pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = {};",
+                            timeout.as_millis()
+                        );
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas)).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
             })
             .connect(&url)
             .await?;
-        Ok(Self { pool })
+        let sqlite_file = sqlite_path(&url).and_then(|path| Some((path.clone(), file_identity(&path)?)));
+        Ok(Self { pool, sqlite_file })
+    }
+
+    /// Fails when the SQLite file was removed or replaced since it was opened (a cheap stat);
+    /// always fine for PostgreSQL.
+    pub fn check_file(&self) -> DbResult<()> {
+        match &self.sqlite_file {
+            Some((path, identity)) if file_identity(path).as_ref() != Some(identity) => {
+                Err(DbError::FileGone { path: path.display().to_string() })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Applies pending migrations.
@@ -86,8 +108,9 @@ impl Db {
         Ok(())
     }
 
-    /// Proves the database answers now.
+    /// Proves the database answers now (and, for SQLite, is still the file it opened).
     pub async fn ping(&self) -> DbResult<()> {
+        self.check_file()?;
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())
     }
@@ -111,6 +134,19 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file of a `sqlite:` URL (not for in-memory databases).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// (device, inode) of a file, None when it does not exist.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// For SQLite: create the file and its directory when missing.

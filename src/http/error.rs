@@ -117,7 +117,7 @@ pub enum ApiError {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable(_) => Self::Unavailable(error.into()),
+            DbError::Unavailable(_) | DbError::FileGone { .. } => Self::Unavailable(error.into()),
             other => Self::Internal(other.into()),
         }
     }

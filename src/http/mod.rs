@@ -1,5 +1,6 @@
 //! HTTP layer (axum only, thin): extract -> call pipeline/db -> map to DTOs; errors as problem+json.
 
+mod body_rate;
 mod catalog;
 pub mod error;
 pub mod extract;

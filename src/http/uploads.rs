@@ -1,5 +1,6 @@
 //! Upload routes: `POST /v1/shops/{shop_id}/uploads`, status, lists and rejected rows.
 
+use super::body_rate::MinimumRate;
 use super::error::{ApiError, ApiResult, Problem, RowErrorDto};
 use super::extract::AuthUser;
 use crate::app::AppState;
@@ -165,7 +166,7 @@ async fn create_upload(
     if !principal.may_act_on_shop(&shop) {
         return Err(ApiError::Forbidden(format!("this token may not upload for shop {shop}")));
     }
-    let mut date = query.date.as_deref().map(parse_date).transpose()?;
+    let date = query.date.as_deref().map(parse_date).transpose()?;
     if let Some(length) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
         // Refuse before reading a byte when the client announces an oversized body.
         let multipart_allowance = if is_multipart(&headers) { 64 * 1024 } else { 0 };
@@ -181,15 +182,61 @@ async fn create_upload(
     }
     let encoding = content_encoding(&headers)?;
     let idempotency_key = idempotency_key(&headers)?;
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let mut rate = MinimumRate::new(state.settings.min_body_bytes_per_sec, state.settings.body_idle_timeout);
+    let too_slow = rate.clone();
+    let stream = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .and_then(move |chunk| std::future::ready(rate.check(chunk)));
+    let received = receive(&state, shop, date, &headers, encoding.is_some(), idempotency_key, stream).await;
+    let outcome = match received {
+        Err(_) if too_slow.tripped() => {
+            return Err(ApiError::Problem {
+                status: StatusCode::REQUEST_TIMEOUT,
+                kind: "body-too-slow",
+                detail: too_slow.explain(),
+            })
+        }
+        other => other?,
+    };
 
-    let outcome = if is_multipart(&headers) {
-        if encoding.is_some() {
+    let (status, record) = match outcome {
+        Outcome::Created(record) => (StatusCode::CREATED, record),
+        Outcome::Duplicate(record) => (StatusCode::OK, record),
+        // A replay answers as the first request was answered.
+        Outcome::Replayed(record) if record.status == UploadStatus::Rejected => {
+            return Err(ApiError::Unprocessable {
+                detail: record.problem.clone().unwrap_or_else(|| "the file was rejected".into()),
+                upload_id: Some(record.id.to_string()),
+                errors: Some(UploadDto::from(record).errors).filter(|e| !e.is_empty()),
+            });
+        }
+        Outcome::Replayed(record) => (StatusCode::OK, record),
+    };
+    let location = format!("/v1/uploads/{}", record.id);
+    Ok((status, [(header::LOCATION, location)], Json(UploadDto::from(record))).into_response())
+}
+
+/// Reads the body (raw CSV or a multipart form) into the pipeline.
+async fn receive<S>(
+    state: &AppState,
+    shop: ShopId,
+    mut date: Option<SalesDate>,
+    headers: &HeaderMap,
+    content_encoded: bool,
+    idempotency_key: Option<String>,
+    stream: S,
+) -> ApiResult<Outcome>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + Unpin + 'static,
+{
+    let outcome = if is_multipart(headers) {
+        if content_encoded {
             return Err(ApiError::UnsupportedMediaType(
                 "Content-Encoding on a multipart body is not supported: send a .csv.gz file part instead".into(),
             ));
         }
-        let boundary = multer::parse_boundary(content_type(&headers))
+        let boundary = multer::parse_boundary(content_type(headers))
             .map_err(|e| ApiError::BadRequest(format!("multipart body without a valid boundary: {e}")))?;
         let mut multipart = multer::Multipart::new(stream, boundary);
         loop {
@@ -214,7 +261,7 @@ async fn create_upload(
                 _ => {} // other parts are ignored
             }
         }
-    } else if is_csv(&headers) {
+    } else if is_csv(headers) {
         let date = date.ok_or_else(missing_date)?;
         let filename =
             headers.get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).and_then(filename_from_disposition);
@@ -223,25 +270,10 @@ async fn create_upload(
     } else {
         return Err(ApiError::UnsupportedMediaType(format!(
             "Content-Type '{}' is not accepted: send text/csv or multipart/form-data with a 'file' part",
-            content_type(&headers)
+            content_type(headers)
         )));
     };
-
-    let (status, record) = match outcome {
-        Outcome::Created(record) => (StatusCode::CREATED, record),
-        Outcome::Duplicate(record) => (StatusCode::OK, record),
-        // A replay answers as the first request was answered.
-        Outcome::Replayed(record) if record.status == UploadStatus::Rejected => {
-            return Err(ApiError::Unprocessable {
-                detail: record.problem.clone().unwrap_or_else(|| "the file was rejected".into()),
-                upload_id: Some(record.id.to_string()),
-                errors: Some(UploadDto::from(record).errors).filter(|e| !e.is_empty()),
-            });
-        }
-        Outcome::Replayed(record) => (StatusCode::OK, record),
-    };
-    let location = format!("/v1/uploads/{}", record.id);
-    Ok((status, [(header::LOCATION, location)], Json(UploadDto::from(record))).into_response())
+    Ok(outcome)
 }
 
 /// Form of a multipart upload (documentation only).

@@ -1,8 +1,10 @@
-//! The start-up reconciler: no upload stays `received` or `processing` after a crash.
+//! The start-up reconciler: no upload stays `received` or `processing` after a crash, and no
+//! catalog partition points at a file that is not there.
 
 use super::{process, Incoming, Pipeline, PipelineError};
-use crate::domain::UploadStatus;
-use crate::storage::layout;
+use crate::catalog::{PartitionInfo, SALES_TABLE};
+use crate::domain::{SalesDate, ShopId, UploadStatus};
+use crate::storage::{layout, PutMode, StorageError};
 
 /// What the start-up reconciler did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -13,11 +15,17 @@ pub struct ReconcileReport {
     pub rejected: usize,
     /// Uploads that could not be finished and are now `failed`.
     pub failed: usize,
+    /// Catalog partitions whose file was missing, rebuilt from the current upload's raw file.
+    pub partitions_restored: usize,
+    /// Catalog partitions whose file was missing and could not be rebuilt (no current upload
+    /// or no raw file): removed from the catalog, so the catalog says what storage holds.
+    pub partitions_dropped: usize,
 }
 
 impl Pipeline {
     /// Finishes every upload a crash left `received` or `processing`: re-processed from its raw
-    /// file when that was archived, else `failed`. Run at start-up, before serving.
+    /// file when that was archived, else `failed`. Then checks that every catalog partition's
+    /// file exists (rebuilding a missing one from its raw file). Run at start-up, before serving.
     #[tracing::instrument(name = "pipeline.reconcile", skip_all)]
     pub async fn reconcile(&self) -> Result<ReconcileReport, PipelineError> {
         let uploads = self.db.uploads();
@@ -61,9 +69,54 @@ impl Pipeline {
                 }
             }
         }
+        self.check_partition_files(&mut report).await?;
         if report != ReconcileReport::default() {
             tracing::info!(?report, "finished uploads left in flight by an earlier run");
         }
         Ok(report)
+    }
+
+    /// Every catalog partition's file must exist; `raw/` is the source of truth to rebuild it.
+    async fn check_partition_files(&self, report: &mut ReconcileReport) -> Result<(), PipelineError> {
+        for partition in self.catalog.partitions(SALES_TABLE).await? {
+            if self.store.head(&partition.location).await?.is_some() {
+                continue;
+            }
+            if self.restore_partition(&partition).await? {
+                tracing::warn!(location = %partition.location, "a partition file was missing: rebuilt from its raw file");
+                report.partitions_restored += 1;
+            } else {
+                tracing::error!(location = %partition.location, "a partition file was missing and its raw file too: removed from the catalog");
+                self.catalog.remove_partition(SALES_TABLE, &partition.shop_id, &partition.date).await?;
+                report.partitions_dropped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites a partition's file from its current upload's raw original; false when there is
+    /// nothing to rebuild it from.
+    async fn restore_partition(&self, partition: &PartitionInfo) -> Result<bool, PipelineError> {
+        let (Ok(shop), Ok(date)) = (ShopId::parse(&partition.shop_id), SalesDate::parse(&partition.date)) else {
+            return Ok(false);
+        };
+        let _shop_day = self.locks.lock(&shop, &date).await;
+        let Some(current) = self.db.uploads().current(&shop, &date).await? else {
+            return Ok(false);
+        };
+        let Some(raw_key) = current.raw_key else {
+            return Ok(false);
+        };
+        let (scratch, verdict) =
+            match process::ingest_archived(&self.store, &current.id, &raw_key, date, self.options.clone()).await {
+                Ok(ingested) => ingested,
+                Err(StorageError::NotFound(_)) => return Ok(false),
+                Err(other) => return Err(other.into()),
+            };
+        if verdict.is_err() {
+            return Ok(false);
+        }
+        self.store.put_file(&partition.location, &scratch.parquet, PutMode::Replace).await?;
+        Ok(true)
     }
 }

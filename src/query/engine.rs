@@ -25,6 +25,7 @@ use super::error::QueryError;
 use super::guard::parse_read_only;
 use super::output::{columns_of, QueryOutput};
 use super::recorder::{RecordingTable, ScannedFiles};
+use super::snapshot::SnapshotStore;
 use super::stats::{scan_figures, QueryStats};
 
 /// One table to expose to SQL: Parquet files under `root` in Hive partition directories.
@@ -63,7 +64,7 @@ impl Default for QueryLimits {
 /// against size and modification time, so a replaced file is never read through a stale footer.
 pub struct QueryEngine {
     limits: QueryLimits,
-    registry: Arc<DefaultObjectStoreRegistry>,
+    remote_store: Option<(url::Url, Arc<dyn object_store::ObjectStore>)>,
     metadata_cache: Arc<FileMetadataCache>,
     statistics_cache: Option<Arc<FileStatisticsCache>>,
     target_partitions: usize,
@@ -73,16 +74,12 @@ impl QueryEngine {
     /// `object_store`: an extra store for the table roots' scheme and authority (e.g.
     /// `s3://bucket`); `None` when the tables are local (`file://` is always available).
     pub fn new(limits: QueryLimits, object_store: Option<(url::Url, Arc<dyn object_store::ObjectStore>)>) -> Self {
-        let registry = Arc::new(DefaultObjectStoreRegistry::new());
-        if let Some((url, store)) = object_store {
-            registry.register_store(&url, store);
-        }
         let caches =
             CacheManager::try_new(&CacheManagerConfig::default()).expect("default cache configuration is valid");
         let target_partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             limits,
-            registry,
+            remote_store: object_store,
             metadata_cache: caches.get_file_metadata_cache(),
             statistics_cache: caches.get_file_statistic_cache(),
             target_partitions,
@@ -162,7 +159,14 @@ impl QueryEngine {
             .with_file_statistics_cache(self.statistics_cache.clone())
             .with_list_files_cache(None)
             .with_list_files_cache_limit(0);
-        let registry: Arc<dyn ObjectStoreRegistry> = self.registry.clone();
+        // Each query reads local files through its own pinned snapshot (see `snapshot`).
+        let registry = Arc::new(DefaultObjectStoreRegistry::new());
+        let local = url::Url::parse("file://").expect("a valid URL");
+        registry.register_store(&local, Arc::new(SnapshotStore::default()));
+        if let Some((url, store)) = &self.remote_store {
+            registry.register_store(url, Arc::clone(store));
+        }
+        let registry: Arc<dyn ObjectStoreRegistry> = registry;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))

@@ -14,6 +14,8 @@ mod guard;
 mod output;
 /// `RecordingTable`: notes the files each table scan was planned over.
 mod recorder;
+/// One query's pinned, read-only view of local files (a replacement never mixes into a query).
+mod snapshot;
 /// `QueryStats`: files, partitions and bytes scanned.
 mod stats;
 

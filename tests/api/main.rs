@@ -3,9 +3,11 @@
 mod auth;
 mod catalog;
 mod cli;
+mod concurrency;
 mod crash;
 mod errors;
 mod external;
+mod faults;
 mod health;
 mod helpers;
 mod openapi;

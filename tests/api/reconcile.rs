@@ -59,3 +59,40 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
         app.list_uploads(&app.admin_token(), "001", "?status=processing").await.json().await.unwrap();
     assert_eq!(in_flight["items"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn restart_rebuilds_a_missing_partition_file_from_raw_or_drops_it_from_the_catalog() {
+    // Arrange: two accepted shop-days; one loses its Parquet file, the other its Parquet file
+    // and its raw original.
+    let app = spawn_app().await;
+    for (shop, rows) in [("001", 12), ("002", 5)] {
+        let response = app.upload_csv(&app.shop_token(shop), shop, "2025-07-30", sample_csv("2025-07-30", rows)).await;
+        assert_eq!(response.status(), 201);
+    }
+    let data_dir = app.data_dir.clone();
+    let parquet = |shop: &str| data_dir.join(format!("processed/shop_id={shop}/date=2025-07-30/data.parquet"));
+    let original_001 = std::fs::read(parquet("001")).unwrap();
+    std::fs::remove_file(parquet("001")).unwrap();
+    std::fs::remove_file(parquet("002")).unwrap();
+    std::fs::remove_dir_all(app.data_dir.join("raw/shop_id=002")).unwrap();
+
+    // Act
+    let app = app.restart().await;
+
+    // Assert: 001 is rebuilt byte for byte; 002 is no longer claimed by the catalog.
+    assert_eq!(std::fs::read(parquet("001")).unwrap(), original_001);
+    let partitions: Value = app
+        .client
+        .get(app.url("/v1/catalog/tables/sales_processed/partitions"))
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shops: Vec<&str> =
+        partitions["items"].as_array().unwrap().iter().map(|p| p["shop_id"].as_str().unwrap()).collect();
+    assert_eq!(shops, ["001"], "{partitions}");
+    assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+}
