@@ -18,5 +18,7 @@ fi
 export SHOPLAKE_TEST_PYTHON="$PWD/$VENV/bin/python"
 
 cargo fmt --all -- --check
+# Supply chain: licenses, banned crates, sources (advisories need GitHub: scripts/audit.sh).
+scripts/audit.sh --offline
 cargo nextest run --workspace --all-targets --no-fail-fast "$@"
 cargo test --workspace --doc --quiet

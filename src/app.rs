@@ -34,6 +34,8 @@ pub struct AppState {
     pub query: Arc<QueryEngine>,
     /// Process metrics.
     pub metrics: Arc<Metrics>,
+    /// Admission control: one permit per upload being read and processed.
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -175,7 +177,9 @@ impl Application {
             "shoplake ready"
         );
         let query = Arc::new(query_engine(&settings));
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let state = AppState {
+            upload_slots,
             settings: Arc::new(settings),
             keys: Arc::new(keys),
             db: backends.db,

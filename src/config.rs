@@ -29,6 +29,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("request_timeout_secs", "a request taking longer is answered 408/503"),
     ("body_idle_timeout_secs", "a body that sends nothing for this long is cut off"),
     ("min_body_bytes_per_sec", "after body_idle_timeout_secs, a slower body is cut off (408)"),
+    ("max_concurrent_uploads", "uploads processed at once; more wait for a slot"),
+    ("upload_queue_timeout_secs", "an upload waiting longer for a slot gets 503 + Retry-After"),
     ("log_format", "pretty or json"),
     ("query_timeout_secs", "time limit of one SQL query"),
     ("query_max_rows", "rows a query returns at most (more set truncated)"),
@@ -111,6 +113,11 @@ pub struct Settings {
     /// `SHOPLAKE_MIN_BODY_BYTES_PER_SEC`: once a body has been arriving for `body_idle_timeout`,
     /// it must average at least this rate or it is cut off (slow-client protection).
     pub min_body_bytes_per_sec: u64,
+    /// `SHOPLAKE_MAX_CONCURRENT_UPLOADS`: uploads read and processed at once (each may hold
+    /// ~170 MB at its peak on a large file); more wait for a slot, their bodies not yet read.
+    pub max_concurrent_uploads: usize,
+    /// `SHOPLAKE_UPLOAD_QUEUE_TIMEOUT_SECS`: how long an upload waits for a slot before 503.
+    pub upload_queue_timeout: Duration,
     /// `SHOPLAKE_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
     /// `SHOPLAKE_QUERY_TIMEOUT_SECS`: time limit of one SQL query.
@@ -123,6 +130,11 @@ pub struct Settings {
     pub schema_file: Option<PathBuf>,
     /// `SHOPLAKE_TIMESTAMP_FORMAT`: a chrono format accepted for timestamps besides ISO 8601.
     pub timestamp_format: Option<String>,
+}
+
+/// Four uploads per core: small files keep every core busy, large ones stay within memory.
+fn default_concurrent_uploads() -> usize {
+    4 * std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl Default for Settings {
@@ -144,6 +156,8 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(900),
             body_idle_timeout: Duration::from_secs(30),
             min_body_bytes_per_sec: 1024,
+            max_concurrent_uploads: default_concurrent_uploads(),
+            upload_queue_timeout: Duration::from_secs(10),
             log_format: LogFormat::Pretty,
             query_timeout: Duration::from_secs(30),
             query_max_rows: 10_000,
@@ -288,6 +302,13 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
     if let Some(v) = get("min_body_bytes_per_sec") {
         settings.min_body_bytes_per_sec =
             v.parse_with("a whole number of bytes per second (0 turns the check off)", |s| s.parse::<u64>().ok())?;
+    }
+    if let Some(v) = get("max_concurrent_uploads") {
+        settings.max_concurrent_uploads =
+            v.parse_with("a whole number > 0", |s| s.parse::<usize>().ok().filter(|n| *n > 0))?;
+    }
+    if let Some(v) = get("upload_queue_timeout_secs") {
+        settings.upload_queue_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
     }
     if let Some(v) = get("log_format") {
         settings.log_format = match v.value.as_str() {

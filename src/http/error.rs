@@ -106,6 +106,10 @@ pub enum ApiError {
         /// What and where.
         detail: String,
     },
+    /// 503 with `Retry-After: 1`: every upload slot stayed busy for the queue timeout
+    /// (deliberate back-pressure; nothing was read or recorded).
+    #[error("{0}")]
+    Busy(String),
     /// 503 with `Retry-After`: storage or database unavailable.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -186,7 +190,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Problem { status, .. } => *status,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -201,6 +205,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Unprocessable { .. } => "invalid-csv",
             Self::Problem { kind, .. } => kind,
+            Self::Busy(_) => "busy",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -243,6 +248,9 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"shoplake\""));
+            }
+            Self::Busy(_) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::Unavailable(cause) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

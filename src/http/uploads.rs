@@ -149,7 +149,7 @@ pub struct ListQuery {
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv or multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The whole file is rejected (or an Idempotency-Key reused with other bytes); processed/ is untouched", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage or database unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage or database unavailable, or every upload slot busy (back-pressure); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -182,6 +182,19 @@ async fn create_upload(
     }
     let encoding = content_encoding(&headers)?;
     let idempotency_key = idempotency_key(&headers)?;
+    // Back-pressure: wait for a slot before reading a byte of the body (the client's TCP window
+    // fills meanwhile); a full queue is a deliberate 503 with Retry-After.
+    let queue_timeout = state.settings.upload_queue_timeout;
+    let _slot = match tokio::time::timeout(queue_timeout, state.upload_slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return Err(ApiError::Busy(format!(
+                "all {} upload slots stayed busy for {} s; nothing was read, retry after the Retry-After seconds",
+                state.settings.max_concurrent_uploads,
+                queue_timeout.as_secs()
+            )))
+        }
+    };
     let mut rate = MinimumRate::new(state.settings.min_body_bytes_per_sec, state.settings.body_idle_timeout);
     let too_slow = rate.clone();
     let stream = body

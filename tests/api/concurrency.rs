@@ -116,3 +116,53 @@ async fn a_trickled_body_is_cut_off_with_408_and_holds_no_lock_on_its_shop_day()
     assert_eq!(raw.len(), 1, "only the normal upload is archived: {raw:?}");
     assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
 }
+
+#[tokio::test]
+async fn with_every_upload_slot_busy_an_upload_waits_then_gets_503_with_retry_after_and_nothing_recorded() {
+    // Arrange: one slot, held by an upload whose body arrives only when the test says so.
+    let app = spawn_app_with(&[
+        ("SHOPLAKE_MAX_CONCURRENT_UPLOADS", "1"),
+        ("SHOPLAKE_UPLOAD_QUEUE_TIMEOUT_SECS", "1"),
+        ("SHOPLAKE_MIN_BODY_BYTES_PER_SEC", "0"),
+    ])
+    .await;
+    let token = app.shop_token("001");
+    let text = sample_csv("2025-07-30", 50).into_bytes();
+    let (parts, waiting) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    parts.send(Ok(text[..100].to_vec())).await.unwrap();
+    let held = app
+        .client
+        .post(app.url("/v1/shops/001/uploads?date=2025-07-30"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(tokio_stream_of(waiting)))
+        .send();
+    let held = tokio::spawn(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Act
+    let refused = app.upload_csv(&app.shop_token("002"), "002", "2025-07-30", sample_csv("2025-07-30", 5)).await;
+    parts.send(Ok(text[100..].to_vec())).await.unwrap();
+    drop(parts);
+    let held = held.await.unwrap().unwrap();
+    let after = app.upload_csv(&app.shop_token("002"), "002", "2025-07-30", sample_csv("2025-07-30", 5)).await;
+
+    // Assert
+    assert_eq!(refused.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("1"), "{}", refused.status());
+    let problem = assert_problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(problem["type"], "/problems/busy");
+    assert_eq!(held.status(), StatusCode::CREATED);
+    assert_eq!(after.status(), StatusCode::CREATED, "the slot is free again");
+    let list: Value = app.list_uploads(&app.admin_token(), "002", "").await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "the refused request recorded nothing: {list}");
+}
+
+/// A stream of the items sent on `receiver`, ending when every sender is dropped.
+fn tokio_stream_of<T: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+    )
+}

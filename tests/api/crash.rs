@@ -144,9 +144,10 @@ async fn sigkill_during_concurrent_uploads_loses_nothing_and_leaves_nothing_behi
         assert!(uploads.contains_key(&id), "orphan raw file {}", raw.display());
     }
     eprintln!(
-        "crash test: {kills} SIGKILLs survived; {} uploads recorded, {} answered 201, {} rows checked",
+        "crash test: {kills} SIGKILLs survived; {} uploads recorded, {} answered 201 (status, rows and raw file of each checked); {} partitions holding {} rows checked against their current upload",
         uploads.len(),
         answered.len(),
+        totals.len(),
         totals.values().map(|(n, _)| n).sum::<u64>()
     );
     server.kill();
