@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLIENTS=${1:-200}
 REQUESTS=${2:-4000}
 ROWS=${3:-2000}
-cargo build --release --quiet --bin shoplake --bin shoplake-load --manifest-path "$ROOT/Cargo.toml"
+cargo build --release --quiet -p shoplake -p shoplake-load --bins --manifest-path "$ROOT/Cargo.toml"
 BIN=$ROOT/target/release/shoplake
 
 WORK=$(mktemp -d)

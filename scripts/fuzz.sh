@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs one cargo-fuzz target for SECONDS (default 300) and prints executions and findings.
-# Usage: scripts/fuzz.sh {csv_reader|gzip_body} [SECONDS]
+# Usage: scripts/fuzz.sh {csv_reader|gzip_body|multipart_body} [SECONDS]
 # Needs cargo-fuzz (`cargo install --locked cargo-fuzz`). Our only toolchain is stable, so
 # RUSTC_BOOTSTRAP=1 lets it pass the -Z flags libFuzzer's instrumentation needs.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-TARGET=${1:?target: csv_reader or gzip_body}
+TARGET=${1:?target: csv_reader, gzip_body or multipart_body}
 SECONDS_TO_RUN=${2:-300}
 mkdir -p "corpus/$TARGET" "artifacts/$TARGET"
 LOG=$(mktemp)

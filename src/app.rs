@@ -13,6 +13,7 @@ use crate::storage::{BlobStore, LocalFs};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Everything a request handler may use; cheap to clone.
@@ -200,11 +201,32 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the pool.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let db = self.state.db.clone();
+        let sweeper = tokio::spawn(sweep_abandoned_uploads(self.state.pipeline.clone(), self.state.settings.clone()));
         let router = crate::http::router(self.state);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("HTTP server failed")?;
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        sweeper.abort();
+        served.context("HTTP server failed")?;
         db.close().await;
         tracing::info!("shoplake stopped");
         Ok(())
+    }
+}
+
+/// Every `reconcile_interval`, finishes uploads left in flight by a dependency that failed at the
+/// step that would have recorded their end, or by a request cut off by the request timeout (no
+/// restart needed). Only uploads not handled by this process and older than any request can
+/// live: the request timeout plus a margin of one interval, at most a minute.
+async fn sweep_abandoned_uploads(pipeline: Pipeline, settings: Arc<Settings>) {
+    let margin = settings.reconcile_interval.min(Duration::from_secs(60));
+    let min_age = settings.request_timeout + margin;
+    let mut ticks = tokio::time::interval(settings.reconcile_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate; start-up has just reconciled
+    loop {
+        ticks.tick().await;
+        if let Err(error) = pipeline.reconcile_abandoned(min_age).await {
+            tracing::warn!(%error, "the periodic reconciler could not run; it retries at the next interval");
+        }
     }
 }
 

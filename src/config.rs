@@ -31,6 +31,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("min_body_bytes_per_sec", "after body_idle_timeout_secs, a slower body is cut off (408)"),
     ("max_concurrent_uploads", "uploads processed at once; more wait for a slot"),
     ("upload_queue_timeout_secs", "an upload waiting longer for a slot gets 503 + Retry-After"),
+    ("reconcile_interval_secs", "how often uploads left in flight by a failed dependency are finished"),
     ("log_format", "pretty or json"),
     ("query_timeout_secs", "time limit of one SQL query"),
     ("query_max_rows", "rows a query returns at most (more set truncated)"),
@@ -118,6 +119,9 @@ pub struct Settings {
     pub max_concurrent_uploads: usize,
     /// `SHOPLAKE_UPLOAD_QUEUE_TIMEOUT_SECS`: how long an upload waits for a slot before 503.
     pub upload_queue_timeout: Duration,
+    /// `SHOPLAKE_RECONCILE_INTERVAL_SECS`: how often the running service finishes uploads left
+    /// in flight (older than the request timeout) by a dependency that failed mid-way.
+    pub reconcile_interval: Duration,
     /// `SHOPLAKE_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
     /// `SHOPLAKE_QUERY_TIMEOUT_SECS`: time limit of one SQL query.
@@ -158,6 +162,7 @@ impl Default for Settings {
             min_body_bytes_per_sec: 1024,
             max_concurrent_uploads: default_concurrent_uploads(),
             upload_queue_timeout: Duration::from_secs(10),
+            reconcile_interval: Duration::from_secs(60),
             log_format: LogFormat::Pretty,
             query_timeout: Duration::from_secs(30),
             query_max_rows: 10_000,
@@ -309,6 +314,9 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
     }
     if let Some(v) = get("upload_queue_timeout_secs") {
         settings.upload_queue_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
+    }
+    if let Some(v) = get("reconcile_interval_secs") {
+        settings.reconcile_interval = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
     }
     if let Some(v) = get("log_format") {
         settings.log_format = match v.value.as_str() {

@@ -3,6 +3,7 @@
 //! shop-day, clean and write the partition and commit the status. Knows the storage and state
 //! traits and the ingest core, never HTTP.
 
+mod active;
 mod digest;
 mod locks;
 mod process;
@@ -21,6 +22,7 @@ use crate::domain::{SalesDate, ShopId, UploadId, UploadStatus};
 use crate::ingest::{IngestError, IngestOptions, IngestReport, RowError};
 use crate::metrics::Metrics;
 use crate::storage::{layout, BlobStore, PutMode, StorageError, StorageResult};
+use active::ActiveUploads;
 use locks::ShopDayLocks;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -110,6 +112,7 @@ pub struct Pipeline {
     max_upload_bytes: u64,
     options: Arc<IngestOptions>,
     locks: Arc<ShopDayLocks>,
+    active: Arc<ActiveUploads>,
 }
 
 impl Pipeline {
@@ -122,7 +125,16 @@ impl Pipeline {
         max_upload_bytes: u64,
         options: IngestOptions,
     ) -> Self {
-        Self { db, store, catalog, metrics, max_upload_bytes, options: Arc::new(options), locks: Arc::default() }
+        Self {
+            db,
+            store,
+            catalog,
+            metrics,
+            max_upload_bytes,
+            options: Arc::new(options),
+            locks: Arc::default(),
+            active: Arc::default(),
+        }
     }
 
     /// Accepts one file: records it `received`, archives the raw bytes under `raw/` (complete
@@ -135,6 +147,7 @@ impl Pipeline {
     ) -> Result<Outcome, PipelineError> {
         let id = UploadId::new();
         tracing::Span::current().record("upload_id", tracing::field::display(&id));
+        let _active = self.active.track(id);
         let uploads = self.db.uploads();
         self.db.check_file()?;
         uploads

@@ -3,6 +3,7 @@
 
 use super::{process, Incoming, Pipeline, PipelineError};
 use crate::catalog::{PartitionInfo, SALES_TABLE};
+use crate::db::UploadRecord;
 use crate::domain::{SalesDate, ShopId, UploadStatus};
 use crate::storage::{layout, PutMode, StorageError};
 
@@ -28,52 +29,80 @@ impl Pipeline {
     /// file exists (rebuilding a missing one from its raw file). Run at start-up, before serving.
     #[tracing::instrument(name = "pipeline.reconcile", skip_all)]
     pub async fn reconcile(&self) -> Result<ReconcileReport, PipelineError> {
-        let uploads = self.db.uploads();
         let mut report = ReconcileReport::default();
-        for upload in uploads.in_flight().await? {
-            let Some(raw_key) = upload.raw_key.clone() else {
-                // The body never finished arriving; a raw object may exist if the crash came
-                // between storing it and recording it.
-                for gzip in [false, true] {
-                    self.store.delete(&layout::raw_key(&upload.shop_id, &upload.date, &upload.id, gzip)).await?;
-                }
-                self.finish(
-                    upload.id,
-                    UploadStatus::Received,
-                    UploadStatus::Failed,
-                    "interrupted by a restart before the body was archived",
-                )
-                .await;
-                report.failed += 1;
-                continue;
-            };
-            let incoming = Incoming {
-                shop: upload.shop_id.clone(),
-                date: upload.date,
-                filename: upload.filename.clone(),
-                idempotency_key: None,
-            };
-            let _shop_day = self.locks.lock(&upload.shop_id, &upload.date).await;
-            if upload.status == UploadStatus::Received {
-                uploads.transition(&upload.id, UploadStatus::Received, UploadStatus::Processing, None).await?;
-            }
-            let current = uploads.current(&upload.shop_id, &upload.date).await?;
-            let ingested =
-                process::ingest_archived(&self.store, &upload.id, &raw_key, incoming.date, self.options.clone()).await;
-            match self.process(upload.id, &incoming, current.map(|c| c.id), ingested).await {
-                Ok(()) => report.reprocessed += 1,
-                Err(PipelineError::Rejected { .. }) => report.rejected += 1,
-                Err(other) => {
-                    tracing::error!(upload_id = %upload.id, error = %other, "re-processing after a restart failed");
-                    report.failed += 1;
-                }
-            }
+        for upload in self.db.uploads().in_flight().await? {
+            self.finish_abandoned(upload, &mut report).await?;
         }
         self.check_partition_files(&mut report).await?;
         if report != ReconcileReport::default() {
             tracing::info!(?report, "finished uploads left in flight by an earlier run");
         }
         Ok(report)
+    }
+
+    /// The same for a running service: finishes uploads in flight that no request of this
+    /// process is handling and that were received more than `min_age` ago — left behind when
+    /// a dependency failed at the step that would have recorded their end. Run periodically.
+    #[tracing::instrument(name = "pipeline.reconcile_abandoned", skip_all)]
+    pub async fn reconcile_abandoned(&self, min_age: std::time::Duration) -> Result<ReconcileReport, PipelineError> {
+        let mut report = ReconcileReport::default();
+        let received_before = crate::db::now_ms() - min_age.as_millis() as i64;
+        for upload in self.db.uploads().in_flight().await? {
+            if upload.received_at > received_before {
+                continue;
+            }
+            let Some(_active) = self.active.track(upload.id) else {
+                continue; // a request of this process is still on it
+            };
+            self.finish_abandoned(upload, &mut report).await?;
+        }
+        if report != ReconcileReport::default() {
+            tracing::warn!(?report, "finished uploads abandoned in flight");
+        }
+        Ok(report)
+    }
+
+    /// Re-processes one in-flight upload from its raw file, or fails it when it has none.
+    async fn finish_abandoned(&self, upload: UploadRecord, report: &mut ReconcileReport) -> Result<(), PipelineError> {
+        let uploads = self.db.uploads();
+        let Some(raw_key) = upload.raw_key.clone() else {
+            // The body never finished arriving; a raw object may exist if the crash came
+            // between storing it and recording it.
+            for gzip in [false, true] {
+                self.store.delete(&layout::raw_key(&upload.shop_id, &upload.date, &upload.id, gzip)).await?;
+            }
+            self.finish(
+                upload.id,
+                upload.status,
+                UploadStatus::Failed,
+                "interrupted before the body was archived (a restart or a failed dependency)",
+            )
+            .await;
+            report.failed += 1;
+            return Ok(());
+        };
+        let incoming = Incoming {
+            shop: upload.shop_id.clone(),
+            date: upload.date,
+            filename: upload.filename.clone(),
+            idempotency_key: None,
+        };
+        let _shop_day = self.locks.lock(&upload.shop_id, &upload.date).await;
+        if upload.status == UploadStatus::Received {
+            uploads.transition(&upload.id, UploadStatus::Received, UploadStatus::Processing, None).await?;
+        }
+        let current = uploads.current(&upload.shop_id, &upload.date).await?;
+        let ingested =
+            process::ingest_archived(&self.store, &upload.id, &raw_key, incoming.date, self.options.clone()).await;
+        match self.process(upload.id, &incoming, current.map(|c| c.id), ingested).await {
+            Ok(()) => report.reprocessed += 1,
+            Err(PipelineError::Rejected { .. }) => report.rejected += 1,
+            Err(other) => {
+                tracing::error!(upload_id = %upload.id, error = %other, "re-processing an upload left in flight failed");
+                report.failed += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Every catalog partition's file must exist; `raw/` is the source of truth to rebuild it.

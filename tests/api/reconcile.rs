@@ -1,6 +1,6 @@
 //! After a crash, start-up finishes every upload left in flight and removes temporary files.
 
-use crate::helpers::{sample_csv, spawn_app};
+use crate::helpers::{sample_csv, spawn_app, spawn_app_with};
 use serde_json::Value;
 
 #[tokio::test]
@@ -95,4 +95,39 @@ async fn restart_rebuilds_a_missing_partition_file_from_raw_or_drops_it_from_the
         partitions["items"].as_array().unwrap().iter().map(|p| p["shop_id"].as_str().unwrap()).collect();
     assert_eq!(shops, ["001"], "{partitions}");
     assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+}
+
+#[tokio::test]
+async fn the_running_service_finishes_an_upload_abandoned_in_flight_without_a_restart() {
+    // Arrange: an accepted upload rewound to "processing" as if the database had failed at
+    // the step recording its end, in a service that reconciles every second.
+    let app =
+        spawn_app_with(&[("SHOPLAKE_RECONCILE_INTERVAL_SECS", "1"), ("SHOPLAKE_REQUEST_TIMEOUT_SECS", "1")]).await;
+    let token = app.shop_token("001");
+    let upload: Value =
+        app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 15)).await.json().await.unwrap();
+    let id = upload["id"].as_str().unwrap().to_owned();
+    let db = app.database().await;
+    sqlx::query("update uploads set status = 'processing', finished_at = null where id = ?")
+        .bind(&id)
+        .execute(&db)
+        .await
+        .unwrap();
+
+    // Act: wait (at most 15 s) for the periodic reconciler.
+    let mut status = String::new();
+    for _ in 0..150 {
+        let now: Value = app.get_upload(&token, &id).await.json().await.unwrap();
+        status = now["status"].as_str().unwrap().to_owned();
+        if status != "processing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Assert
+    assert_eq!(status, "succeeded", "the abandoned upload was finished from its raw file");
+    let in_flight: Value =
+        app.list_uploads(&app.admin_token(), "001", "?status=processing").await.json().await.unwrap();
+    assert_eq!(in_flight["items"].as_array().unwrap().len(), 0);
 }
