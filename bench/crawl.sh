@@ -5,7 +5,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-10000}
-cargo build --release --quiet --bin shoplake --manifest-path "$ROOT/Cargo.toml"
+# The same package set in every bench script: building shoplake alone would unify features
+# differently and rebuild most dependencies each time the scripts alternate.
+cargo build --release --quiet -p shoplake -p shoplake-load --bins --manifest-path "$ROOT/Cargo.toml"
 BIN=$ROOT/target/release/shoplake
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

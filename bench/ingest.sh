@@ -10,7 +10,9 @@ DATA=${DATA:-/tmp/perfdata}
 PY=${PY:-python3}
 RUNS=${RUNS:-3}
 GEN="$ROOT/tests/fixtures/gen_sales.py"
-cargo build --release --quiet --bin shoplake --manifest-path "$ROOT/Cargo.toml"
+# The same package set in every bench script: building shoplake alone would unify features
+# differently and rebuild most dependencies each time the scripts alternate.
+cargo build --release --quiet -p shoplake -p shoplake-load --bins --manifest-path "$ROOT/Cargo.toml"
 BIN=$ROOT/target/release/shoplake
 
 [ -f "$DATA/one_big/shop_001/2025-07-01.csv" ] || python3 "$GEN" --out "$DATA/one_big" --shops 1 --days 1 --rows-per-file 2000000 >/dev/null

@@ -3,7 +3,7 @@
 
     PY=/tmp/benchvenv/bin/python; $PY bench/query.py [--runs 9]
 
-Builds nothing: run `cargo build --release` first. Ingests the 1,500-file data set
+Builds nothing: run `cargo build --release -p shoplake -p shoplake-load --bins` first (the bench scripts build that set). Ingests the 1,500-file data set
 (`gen_sales.py --shops 50 --days 30 --rows-per-file 2000`, under $DATA, default /tmp/perfdata)
 with `shoplake ingest --dir` into a temp lake, starts `shoplake serve` on it, and times each query
 from the client (request sent to last byte of the JSON answer, keep-alive connection; one

@@ -8,7 +8,7 @@
 import http.client, os, socket, subprocess, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "shoplake")
+BIN = os.environ.get("BENCH_SHOPLAKE_BIN", os.path.join(ROOT, "target", "release", "shoplake"))  # A/B runs (not SHOPLAKE_*: the server refuses unknown SHOPLAKE_ variables)
 
 
 class Served:

@@ -3,7 +3,7 @@
 
     python3 bench/upload_latency.py [--files 200]
 
-Builds nothing: run `cargo build --release` first. Starts target/release/shoplake on a free port
+Builds nothing: run `cargo build --release -p shoplake -p shoplake-load --bins` first (the bench scripts build that set). Starts target/release/shoplake on a free port
 with a temp data directory, uploads distinct generated shop-day files (2,000 rows each, every
 one a real new partition), and prints one JSON line: median, p90, p99 and max in ms.
 """

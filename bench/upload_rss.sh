@@ -10,7 +10,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MB=${1:-1024}
 MODE=${2:-full}
 DATA=${DATA:-/tmp/perfdata}
-cargo build --release --quiet --bin shoplake --manifest-path "$ROOT/Cargo.toml"
+# The same package set in every bench script: building shoplake alone would unify features
+# differently and rebuild most dependencies each time the scripts alternate.
+cargo build --release --quiet -p shoplake -p shoplake-load --bins --manifest-path "$ROOT/Cargo.toml"
 BIN=$ROOT/target/release/shoplake
 
 # ~83 bytes per generated row.

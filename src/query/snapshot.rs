@@ -57,47 +57,63 @@ fn read_only() -> object_store::Error {
 }
 
 impl Pins {
-    /// The pinned handle of `location`, opening it on first use.
-    async fn pin(&self, location: &Path) -> Result<Arc<Pinned>> {
+    /// The pinned handle of `location`, opening it on first use (blocking: call off the runtime).
+    fn open(&self, location: &Path) -> Result<Arc<Pinned>> {
         if let Some(pinned) = self.pinned.lock().unwrap_or_else(|e| e.into_inner()).get(location) {
             return Ok(Arc::clone(pinned));
         }
         let path = self.local.path_to_filesystem(location)?;
-        let location_owned = location.clone();
-        let opened = tokio::task::spawn_blocking(move || -> Result<Pinned> {
-            let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    object_store::Error::NotFound { path: path.display().to_string(), source: Box::new(e) }
-                }
-                _ => generic(e),
-            })?;
-            let metadata = file.metadata().map_err(generic)?;
-            let modified = metadata.modified().map_err(generic)?;
-            let meta = ObjectMeta {
-                location: location_owned,
-                last_modified: modified.into(),
-                size: metadata.len(),
-                // Unique per file version: a replacement is a new inode.
-                e_tag: Some(format!("{:x}-{:x}-{:x}", metadata.ino(), metadata.mtime_nsec(), metadata.len())),
-                version: None,
-            };
-            Ok(Pinned { file, meta })
-        })
-        .await
-        .map_err(generic)??;
+        let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                object_store::Error::NotFound { path: path.display().to_string(), source: Box::new(e) }
+            }
+            _ => generic(e),
+        })?;
+        let metadata = file.metadata().map_err(generic)?;
+        let modified = metadata.modified().map_err(generic)?;
+        let meta = ObjectMeta {
+            location: location.clone(),
+            last_modified: modified.into(),
+            size: metadata.len(),
+            // Unique per file version: a replacement is a new inode.
+            e_tag: Some(format!("{:x}-{:x}-{:x}", metadata.ino(), metadata.mtime_nsec(), metadata.len())),
+            version: None,
+        };
         let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
         // Another task of the same query may have pinned it meanwhile: the first one wins.
-        Ok(Arc::clone(pinned.entry(location.clone()).or_insert_with(|| Arc::new(opened))))
+        Ok(Arc::clone(pinned.entry(location.clone()).or_insert_with(|| Arc::new(Pinned { file, meta }))))
     }
 
-    /// The listed object's metadata as its pinned handle says, so later reads agree with the
-    /// listing; None when it was removed between listing and opening (it is simply not there).
-    async fn pinned_meta(&self, listed: ObjectMeta) -> Result<Option<ObjectMeta>> {
-        match self.pin(&listed.location).await {
-            Ok(pinned) => Ok(Some(pinned.meta.clone())),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(other) => Err(other),
+    /// The pinned handle of `location`, opened on a blocking thread when not pinned yet.
+    async fn pin(self: &Arc<Self>, location: &Path) -> Result<Arc<Pinned>> {
+        if let Some(pinned) = self.pinned.lock().unwrap_or_else(|e| e.into_inner()).get(location) {
+            return Ok(Arc::clone(pinned));
         }
+        let (pins, location) = (Arc::clone(self), location.clone());
+        tokio::task::spawn_blocking(move || pins.open(&location)).await.map_err(generic)?
+    }
+
+    /// Pins a batch of listed objects in one blocking call and returns their metadata as the
+    /// pinned handles say, so later reads agree with the listing. An object removed between
+    /// listing and opening is left out (it is simply not there any more).
+    async fn pin_listed(self: &Arc<Self>, listed: Vec<ObjectMeta>) -> Result<Vec<ObjectMeta>> {
+        if listed.is_empty() {
+            return Ok(listed);
+        }
+        let pins = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut metas = Vec::with_capacity(listed.len());
+            for meta in listed {
+                match pins.open(&meta.location) {
+                    Ok(pinned) => metas.push(pinned.meta.clone()),
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok(metas)
+        })
+        .await
+        .map_err(generic)?
     }
 }
 
@@ -145,28 +161,36 @@ impl ObjectStore for SnapshotStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        // Pinned in batches: one blocking call opens a few hundred files.
         let pins = Arc::clone(&self.inner);
         self.inner
             .local
             .list(prefix)
-            .filter_map(move |listed| {
+            .chunks(256)
+            .then(move |chunk| {
                 let pins = Arc::clone(&pins);
                 async move {
-                    match listed {
-                        Ok(meta) => pins.pinned_meta(meta).await.transpose(),
-                        Err(error) => Some(Err(error)),
+                    let (mut listed, mut results) = (Vec::with_capacity(chunk.len()), Vec::new());
+                    for item in chunk {
+                        match item {
+                            Ok(meta) => listed.push(meta),
+                            Err(error) => results.push(Err(error)),
+                        }
                     }
+                    match pins.pin_listed(listed).await {
+                        Ok(metas) => results.extend(metas.into_iter().map(Ok)),
+                        Err(error) => results.push(Err(error)),
+                    }
+                    stream::iter(results)
                 }
             })
+            .flatten()
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let listed = self.inner.local.list_with_delimiter(prefix).await?;
-        let mut objects = Vec::with_capacity(listed.objects.len());
-        for meta in listed.objects {
-            objects.extend(self.inner.pinned_meta(meta).await?);
-        }
+        let objects = self.inner.pin_listed(listed.objects).await?;
         Ok(ListResult { common_prefixes: listed.common_prefixes, objects })
     }
 
