@@ -123,6 +123,7 @@ fn query_error(error: QueryError) -> ApiError {
             kind: "query-memory",
             detail: format!("{error}; add filters on shop_id/date or a LIMIT"),
         },
+        QueryError::LakeChanged { .. } => ApiError::Busy(error.to_string()),
         QueryError::Internal(_) => ApiError::Internal(error.into()),
     }
 }

@@ -58,6 +58,9 @@ impl Default for QueryLimits {
     }
 }
 
+/// Runs of one query when partitions keep being replaced under it (see `snapshot`).
+const MAX_ATTEMPTS: u32 = 3;
+
 /// The embedded SQL engine. Cheap to share (`Arc`) and safe to call concurrently; every query
 /// gets a fresh DataFusion session, so it lists the tables anew and sees new partitions at once.
 /// Parquet footers and file statistics are cached across queries, keyed by path and checked
@@ -96,7 +99,19 @@ impl QueryEngine {
         let started = Instant::now();
         let statement = parse_read_only(sql)?;
         let limit = self.limits.timeout;
-        let run = self.run(statement, tables, started);
+        // A partition replaced between listing and reading: run again on a fresh listing.
+        let run = async {
+            for attempt in 1..=MAX_ATTEMPTS {
+                match self.run(statement.clone(), tables, started).await {
+                    Err(QueryError::LakeChanged { .. }) if attempt < MAX_ATTEMPTS => {
+                        tracing::debug!(attempt, "a partition was replaced during the query: running it again");
+                    }
+                    Err(QueryError::LakeChanged { .. }) => return Err(QueryError::LakeChanged { attempts: attempt }),
+                    other => return other,
+                }
+            }
+            unreachable!("the last attempt returns")
+        };
         match tokio::time::timeout(limit, run).await {
             Ok(result) => result,
             Err(_) => Err(QueryError::Timeout { limit }),

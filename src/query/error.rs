@@ -40,6 +40,13 @@ pub enum QueryError {
         /// The engine's description of the failed allocation.
         detail: String,
     },
+    /// A partition file was replaced between the query listing it and reading it, on every
+    /// attempt (the engine runs the query again on a fresh listing a few times first). 503.
+    #[error("the lake changed while the query ran ({attempts} attempts); retry")]
+    LakeChanged {
+        /// How many times the query was run.
+        attempts: u32,
+    },
     /// Anything that is not the query's fault: unreadable files, storage errors, engine bugs.
     /// A server error (500); the message is for logs.
     #[error("internal query error: {0}")]
@@ -49,6 +56,10 @@ pub enum QueryError {
 impl QueryError {
     /// Maps a DataFusion error; `memory_limit` is the pool size reported by `MemoryExceeded`.
     pub(crate) fn from_datafusion(err: DataFusionError, memory_limit: usize) -> Self {
+        // Wrapped in parquet and shared errors on its way up, so recognised by its message.
+        if err.to_string().contains(super::snapshot::REPLACED_DURING_QUERY) {
+            return QueryError::LakeChanged { attempts: 1 };
+        }
         let (line, column) = position(&err);
         let root = err.find_root();
         match root {

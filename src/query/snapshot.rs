@@ -4,9 +4,11 @@
 //! engine lists a file (taking its size), then reads its footer and pages in several range
 //! reads; a plain local store opens the path anew for each, so a replacement in between would
 //! mix two files (or read a footer at the old size from the new file). This store opens each
-//! file once per query, reports size and modification time from that open handle, and serves
-//! every read from it: a query sees each partition whole, as it was when the query first
-//! touched it — the old file or the new one, never both.
+//! file once per query, at its first read, and serves every later read from that handle. If the
+//! opened file is not the one listed (another size or modification time: it was replaced in
+//! between), the read fails with [`REPLACED_DURING_QUERY`] and the engine runs the query again
+//! on a fresh listing. So a query sees each partition whole, old or new, never both; and only
+//! files actually read are opened (listing costs nothing extra).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -37,6 +39,8 @@ pub struct SnapshotStore {
 #[derive(Debug, Default)]
 struct Pins {
     local: LocalFileSystem,
+    /// What the listing said about each file (size, modification time).
+    listed: Mutex<HashMap<Path, ObjectMeta>>,
     pinned: Mutex<HashMap<Path, Arc<Pinned>>>,
 }
 
@@ -47,6 +51,9 @@ impl std::fmt::Display for SnapshotStore {
 }
 
 const STORE: &str = "SnapshotStore";
+
+/// In the message of a read that found another file than the one listed; the engine retries.
+pub const REPLACED_DURING_QUERY: &str = "was replaced after this query listed it";
 
 fn generic(error: impl std::error::Error + Send + Sync + 'static) -> object_store::Error {
     object_store::Error::Generic { store: STORE, source: Box::new(error) }
@@ -70,14 +77,24 @@ impl Pins {
             _ => generic(e),
         })?;
         let metadata = file.metadata().map_err(generic)?;
-        let modified = metadata.modified().map_err(generic)?;
-        let meta = ObjectMeta {
-            location: location.clone(),
-            last_modified: modified.into(),
-            size: metadata.len(),
-            // Unique per file version: a replacement is a new inode.
-            e_tag: Some(format!("{:x}-{:x}-{:x}", metadata.ino(), metadata.mtime_nsec(), metadata.len())),
-            version: None,
+        let modified: chrono::DateTime<chrono::Utc> = metadata.modified().map_err(generic)?.into();
+        let listed = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
+        let meta = match listed {
+            Some(listed) if listed.size != metadata.len() || listed.last_modified != modified => {
+                return Err(object_store::Error::Precondition {
+                    path: location.to_string(),
+                    source: format!("{location} {REPLACED_DURING_QUERY}").into(),
+                });
+            }
+            Some(listed) => listed,
+            None => ObjectMeta {
+                location: location.clone(),
+                last_modified: modified,
+                size: metadata.len(),
+                // Unique per file version: a replacement is a new inode.
+                e_tag: Some(format!("{:x}-{:x}-{:x}", metadata.ino(), metadata.mtime_nsec(), metadata.len())),
+                version: None,
+            },
         };
         let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
         // Another task of the same query may have pinned it meanwhile: the first one wins.
@@ -93,27 +110,12 @@ impl Pins {
         tokio::task::spawn_blocking(move || pins.open(&location)).await.map_err(generic)?
     }
 
-    /// Pins a batch of listed objects in one blocking call and returns their metadata as the
-    /// pinned handles say, so later reads agree with the listing. An object removed between
-    /// listing and opening is left out (it is simply not there any more).
-    async fn pin_listed(self: &Arc<Self>, listed: Vec<ObjectMeta>) -> Result<Vec<ObjectMeta>> {
-        if listed.is_empty() {
-            return Ok(listed);
+    /// Remembers what the listing said, so the first read can check it opened that file.
+    fn record_listed(&self, metas: &[ObjectMeta]) {
+        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        for meta in metas {
+            listed.insert(meta.location.clone(), meta.clone());
         }
-        let pins = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let mut metas = Vec::with_capacity(listed.len());
-            for meta in listed {
-                match pins.open(&meta.location) {
-                    Ok(pinned) => metas.push(pinned.meta.clone()),
-                    Err(object_store::Error::NotFound { .. }) => {}
-                    Err(other) => return Err(other),
-                }
-            }
-            Ok(metas)
-        })
-        .await
-        .map_err(generic)?
     }
 }
 
@@ -161,37 +163,22 @@ impl ObjectStore for SnapshotStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        // Pinned in batches: one blocking call opens a few hundred files.
         let pins = Arc::clone(&self.inner);
         self.inner
             .local
             .list(prefix)
-            .chunks(256)
-            .then(move |chunk| {
-                let pins = Arc::clone(&pins);
-                async move {
-                    let (mut listed, mut results) = (Vec::with_capacity(chunk.len()), Vec::new());
-                    for item in chunk {
-                        match item {
-                            Ok(meta) => listed.push(meta),
-                            Err(error) => results.push(Err(error)),
-                        }
-                    }
-                    match pins.pin_listed(listed).await {
-                        Ok(metas) => results.extend(metas.into_iter().map(Ok)),
-                        Err(error) => results.push(Err(error)),
-                    }
-                    stream::iter(results)
+            .inspect(move |item| {
+                if let Ok(meta) = item {
+                    pins.record_listed(std::slice::from_ref(meta));
                 }
             })
-            .flatten()
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let listed = self.inner.local.list_with_delimiter(prefix).await?;
-        let objects = self.inner.pin_listed(listed.objects).await?;
-        Ok(ListResult { common_prefixes: listed.common_prefixes, objects })
+        self.inner.record_listed(&listed.objects);
+        Ok(listed)
     }
 
     async fn copy_opts(&self, _: &Path, _: &Path, _: CopyOptions) -> Result<()> {
