@@ -20,6 +20,7 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 use std::collections::HashMap;
+use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::{Arc, Mutex};
 
@@ -101,15 +102,6 @@ impl Pins {
         Ok(Arc::clone(pinned.entry(location.clone()).or_insert_with(|| Arc::new(Pinned { file, meta }))))
     }
 
-    /// The pinned handle of `location`, opened on a blocking thread when not pinned yet.
-    async fn pin(self: &Arc<Self>, location: &Path) -> Result<Arc<Pinned>> {
-        if let Some(pinned) = self.pinned.lock().unwrap_or_else(|e| e.into_inner()).get(location) {
-            return Ok(Arc::clone(pinned));
-        }
-        let (pins, location) = (Arc::clone(self), location.clone());
-        tokio::task::spawn_blocking(move || pins.open(&location)).await.map_err(generic)?
-    }
-
     /// Remembers what the listing said, so the first read can check it opened that file.
     fn record_listed(&self, metas: &[ObjectMeta]) {
         let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
@@ -130,32 +122,28 @@ impl ObjectStore for SnapshotStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let pinned = self.inner.pin(location).await?;
-        let size = pinned.meta.size;
-        let range = match &options.range {
-            Some(range) => range.as_range(size).map_err(generic)?,
-            None => 0..size,
-        };
-        let payload = if options.head || range.is_empty() {
-            stream::empty().boxed()
-        } else {
-            let (file, start, length) = (Arc::clone(&pinned), range.start, (range.end - range.start) as usize);
-            stream::once(async move {
-                tokio::task::spawn_blocking(move || {
-                    let mut buffer = vec![0u8; length];
-                    file.file.read_exact_at(&mut buffer, start).map(|()| Bytes::from(buffer)).map_err(generic)
-                })
-                .await
-                .map_err(generic)?
-            })
-            .boxed()
-        };
-        Ok(GetResult {
-            payload: GetResultPayload::Stream(payload),
-            meta: pinned.meta.clone(),
-            range,
-            attributes: Default::default(),
+        // One blocking call per read, as the plain local store makes: pin (open on first use)
+        // and read the range through the pinned handle.
+        let (pins, location) = (Arc::clone(&self.inner), location.clone());
+        let (meta, range, bytes) = tokio::task::spawn_blocking(move || -> Result<(ObjectMeta, Range<u64>, Bytes)> {
+            let pinned = pins.open(&location)?;
+            let size = pinned.meta.size;
+            let range = match &options.range {
+                Some(range) => range.as_range(size).map_err(generic)?,
+                None => 0..size,
+            };
+            if options.head || range.is_empty() {
+                return Ok((pinned.meta.clone(), range, Bytes::new()));
+            }
+            let mut buffer = vec![0u8; (range.end - range.start) as usize];
+            pinned.file.read_exact_at(&mut buffer, range.start).map_err(generic)?;
+            Ok((pinned.meta.clone(), range, Bytes::from(buffer)))
         })
+        .await
+        .map_err(generic)??;
+        let payload =
+            if bytes.is_empty() { stream::empty().boxed() } else { stream::once(async { Ok(bytes) }).boxed() };
+        Ok(GetResult { payload: GetResultPayload::Stream(payload), meta, range, attributes: Default::default() })
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
