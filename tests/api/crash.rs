@@ -6,7 +6,7 @@
 //! `SHOPLAKE_CRASH_CYCLES` (default 50) and `SHOPLAKE_CRASH_SEED` make longer or repeated runs:
 //! `scripts/crash.sh 500`.
 
-use crate::helpers::{sample_csv, sample_total, TEST_SECRET};
+use crate::helpers::{files_in, sample_csv, sample_total, TEST_SECRET};
 use crate::server_process::{test_token, ServerProcess};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -139,9 +139,9 @@ async fn sigkill_during_concurrent_uploads_loses_nothing_and_leaves_nothing_behi
         assert_eq!(catalog.get(&(shop.to_owned(), date.to_owned())), Some(&(rows as u64)), "{shop}/{date} catalog");
     }
     // No raw file without its upload (a body stored but never recorded is removed at start-up).
-    for raw in files_under(&data.join("raw")) {
-        let id = raw.file_name().unwrap().to_str().unwrap().split('.').next().unwrap().to_owned();
-        assert!(uploads.contains_key(&id), "orphan raw file {}", raw.display());
+    for raw in files_in(&data.join("raw")) {
+        let id = raw.rsplit('/').next().unwrap().split('.').next().unwrap().to_owned();
+        assert!(uploads.contains_key(&id), "orphan raw file {raw}");
     }
     eprintln!(
         "crash test: {kills} SIGKILLs survived; {} uploads recorded, {} answered 201 (status, rows and raw file of each checked); {} partitions holding {} rows checked against their current upload",
@@ -203,19 +203,11 @@ async fn assert_nothing_in_flight_or_temporary(server: &ServerProcess, data: &Pa
     let client = reqwest::Client::new();
     for (shop, _) in SHOP_DAYS {
         for status in ["received", "processing"] {
-            let list: Value = client
-                .get(server.url(&format!("/v1/shops/{shop}/uploads?status={status}")))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let list = get_json(&client, server, &format!("/v1/shops/{shop}/uploads?status={status}"), &admin).await;
             assert_eq!(list["items"].as_array().unwrap().len(), 0, "{when}: {shop} has uploads {status}: {list}");
         }
     }
-    let temporary = files_under(&data.join(".tmp"));
+    let temporary = files_in(&data.join(".tmp"));
     assert!(temporary.is_empty(), "{when}: temporary files left: {temporary:?}");
 }
 
@@ -228,15 +220,7 @@ async fn all_uploads(client: &reqwest::Client, server: &ServerProcess, token: &s
             Some(c) => format!("?limit=100&cursor={c}"),
             None => "?limit=100".to_owned(),
         };
-        let page: Value = client
-            .get(server.url(&format!("/v1/shops/{shop}/uploads{query}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(client, server, &format!("/v1/shops/{shop}/uploads{query}"), token).await;
         found.extend(page["items"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
@@ -277,15 +261,7 @@ async fn catalog_rows(
     server: &ServerProcess,
     token: &str,
 ) -> BTreeMap<(String, String), u64> {
-    let body: Value = client
-        .get(server.url("/v1/catalog/tables/sales_processed/partitions"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(client, server, "/v1/catalog/tables/sales_processed/partitions", token).await;
     body["items"]
         .as_array()
         .unwrap_or_else(|| panic!("partitions: {body}"))
@@ -299,19 +275,7 @@ async fn catalog_rows(
         .collect()
 }
 
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
+/// `GET path` with a bearer token, as JSON.
+async fn get_json(client: &reqwest::Client, server: &ServerProcess, path: &str, token: &str) -> Value {
+    client.get(server.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }

@@ -3,10 +3,10 @@
 //! is never recorded), nothing half-written is visible, and the service recovers without a
 //! restart once the dependency is back.
 
-use crate::helpers::{assert_problem, sample_csv, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, files_in, sample_csv, spawn_app, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// A small tmpfs mounted for one test (root only: CI runs as root); unmounted on drop.
@@ -69,23 +69,6 @@ async fn statuses(app: &TestApp) -> Vec<String> {
     list["items"].as_array().unwrap().iter().map(|u| u["status"].as_str().unwrap().to_owned()).collect()
 }
 
-/// Every file under `dir`, relative, sorted.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                found.push(entry.path().strip_prefix(dir).unwrap().to_path_buf());
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 #[tokio::test]
 async fn full_storage_gets_503_keeps_the_previous_partition_and_recovers_when_space_is_back() {
     // Arrange: storage on a 1 MiB tmpfs holding one accepted day, and a filler file.
@@ -97,7 +80,7 @@ async fn full_storage_gets_503_keeps_the_previous_partition_and_recovers_when_sp
     let before = std::fs::read(&partition).unwrap();
     let filler = disk.path().join("filler");
     std::fs::write(&filler, vec![0u8; 700 << 10]).unwrap();
-    let files_before = tree(disk.path());
+    let files_before = files_in(disk.path());
 
     // Act: a 20,000-row file (about 1.3 MB) does not fit.
     let response = app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 20_000)).await;
@@ -107,7 +90,7 @@ async fn full_storage_gets_503_keeps_the_previous_partition_and_recovers_when_sp
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(statuses(&app).await, ["failed", "succeeded"]);
     assert_eq!(std::fs::read(&partition).unwrap(), before, "the previous partition is untouched");
-    assert_eq!(tree(disk.path()), files_before, "nothing half-written is left");
+    assert_eq!(files_in(disk.path()), files_before, "nothing half-written is left");
     // Space is back: the same service accepts the file.
     std::fs::remove_file(&filler).unwrap();
     let retried = app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 5_000)).await;
@@ -122,7 +105,7 @@ async fn read_only_storage_gets_503_writes_nothing_and_recovers_when_writable_ag
     let app = app_on(disk.path()).await;
     let token = app.shop_token("001");
     assert_eq!(app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 10)).await.status(), 201);
-    let files_before = tree(disk.path());
+    let files_before = files_in(disk.path());
     disk.remount("ro");
 
     // Act
@@ -134,7 +117,7 @@ async fn read_only_storage_gets_503_writes_nothing_and_recovers_when_writable_ag
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(statuses(&app).await, ["failed", "succeeded"]);
     assert_eq!(ready.status(), 503);
-    assert_eq!(tree(disk.path()), files_before);
+    assert_eq!(files_in(disk.path()), files_before);
     disk.remount("rw");
     let retried = app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 20)).await;
     assert_eq!(retried.status(), 201);

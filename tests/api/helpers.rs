@@ -139,10 +139,7 @@ impl TestApp {
 
     /// All files under the data directory (relative paths, sorted), excluding the state files.
     pub fn files(&self) -> Vec<String> {
-        let mut found = Vec::new();
-        walk(&self.data_dir, &self.data_dir, &mut found);
-        found.sort();
-        found
+        files_in(&self.data_dir)
     }
 
     /// Files left in the storage's temporary directory.
@@ -180,6 +177,14 @@ impl TestApp {
             server.await.expect("server task").expect("server ran");
         }
     }
+}
+
+/// Every file under `dir` (relative paths, sorted); empty when `dir` does not exist.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found);
+    found.sort();
+    found
 }
 
 fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
