@@ -5,11 +5,12 @@ use crate::auth::Keys;
 use crate::catalog::{Catalog, EmbeddedCatalog, SALES_TABLE};
 use crate::config::{CatalogKind, Settings, StorageUrl};
 use crate::db::Db;
+use crate::db::DbOptions;
 use crate::ingest::{IngestOptions, TableSchema};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::query::{QueryEngine, QueryLimits, TableSource};
-use crate::storage::{BlobStore, LocalFs};
+use crate::storage::{BlobStore, LocalFs, S3Options, S3Store};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
@@ -63,17 +64,36 @@ impl Backends {
                 let local = LocalFs::open(dir)
                     .await
                     .with_context(|| format!("Failed to open storage directory {}", dir.display()))?;
-                let removed = local.remove_temporary_files().await?;
+                // One process per directory: every temporary file is a leftover.
+                let removed = local.remove_incomplete(Duration::ZERO).await?;
                 if removed > 0 {
                     tracing::info!(removed, "removed temporary files left by an earlier run");
                 }
                 Arc::new(local)
             }
-            StorageUrl::S3 { bucket, .. } => {
-                anyhow::bail!("S3 storage (s3://{bucket}) is not available in this build yet; use a local directory")
+            StorageUrl::S3 { bucket, prefix } => {
+                let options = S3Options {
+                    bucket: bucket.clone(),
+                    prefix: prefix.clone(),
+                    part_size: settings.s3_part_size,
+                    force_path_style: settings.s3_force_path_style,
+                };
+                let s3 = S3Store::connect(&options).await.context("Failed to set up the S3 client")?;
+                s3.check().await.with_context(|| {
+                    format!(
+                        "Cannot use the bucket {} (does it exist, and may these credentials write to it?)",
+                        s3.describe()
+                    )
+                })?;
+                // Other replicas may be mid-upload: only what no request can still be writing.
+                let removed = s3.remove_incomplete(settings.request_timeout).await?;
+                if removed > 0 {
+                    tracing::info!(removed, "aborted multipart uploads left open by an earlier run");
+                }
+                Arc::new(s3)
             }
         };
-        let db = Db::connect(&settings.database_url, settings.database_timeout)
+        let db = Db::connect(&settings.database_url, &db_options(settings))
             .await
             .context("Failed to connect to the database")?;
         db.migrate().await.context("Failed to apply database migrations")?;
@@ -105,6 +125,18 @@ impl Backends {
     }
 }
 
+/// Database timeouts and pool sizes from the settings.
+pub fn db_options(settings: &Settings) -> DbOptions {
+    DbOptions {
+        timeout: settings.database_timeout,
+        max_connections: settings.database_max_connections,
+        statement_timeout: settings.database_statement_timeout,
+        // One per upload committing, plus the reconciler.
+        lock_connections: settings.max_concurrent_uploads as u32 + 2,
+        lock_wait: settings.request_timeout,
+    }
+}
+
 /// Ingest options from the settings (schema file, currency, reject fraction, timestamp format).
 pub fn ingest_options(settings: &Settings) -> anyhow::Result<IngestOptions> {
     let schema = match &settings.schema_file {
@@ -124,14 +156,15 @@ pub fn ingest_options(settings: &Settings) -> anyhow::Result<IngestOptions> {
     })
 }
 
-/// The SQL engine with the configured limits.
-pub fn query_engine(settings: &Settings) -> QueryEngine {
+/// The SQL engine with the configured limits, reading the lake through `store`.
+pub fn query_engine(settings: &Settings, store: &dyn BlobStore) -> anyhow::Result<QueryEngine> {
     let limits = QueryLimits {
         timeout: settings.query_timeout,
         max_rows: settings.query_max_rows,
         memory_bytes: settings.query_memory_bytes as usize,
     };
-    QueryEngine::new(limits, None)
+    let remote = store.query_store().context("Failed to set up the query engine's storage client")?;
+    Ok(QueryEngine::new(limits, remote))
 }
 
 /// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns).
@@ -177,7 +210,7 @@ impl Application {
             max_upload_bytes = settings.max_upload_bytes,
             "shoplake ready"
         );
-        let query = Arc::new(query_engine(&settings));
+        let query = Arc::new(query_engine(&settings, backends.store.as_ref())?);
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let state = AppState {
             upload_slots,

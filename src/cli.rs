@@ -170,8 +170,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             crate::telemetry::init(settings.log_format, "warn");
             let backends = Backends::open(&settings).await?;
             let tables = crate::app::table_sources(backends.catalog.as_ref()).await.map_err(anyhow::Error::from)?;
-            let output =
-                crate::app::query_engine(&settings).execute(&sql, &tables).await.map_err(anyhow::Error::from)?;
+            let output = crate::app::query_engine(&settings, backends.store.as_ref())?
+                .execute(&sql, &tables)
+                .await
+                .map_err(anyhow::Error::from)?;
             match format {
                 SqlFormat::Table => {
                     let table =

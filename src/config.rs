@@ -18,6 +18,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("jwt_public_key", "PEM public key (or a path to one) for RS256/ES256 tokens"),
     ("jwt_private_key", "PEM private key (or a path) used by `shoplake token` with RS256/ES256"),
     ("database_timeout_ms", "how long a statement waits for a database lock or connection before 503"),
+    ("database_max_connections", "connections in the database pool (PostgreSQL; SQLite uses at most 8)"),
+    ("database_statement_timeout_ms", "PostgreSQL: a statement running longer is cancelled (503)"),
+    ("s3_part_size", "S3 multipart part size, at least 5MiB"),
+    ("s3_force_path_style", "S3 path-style addressing: true, false, or auto (on with AWS_ENDPOINT_URL)"),
     ("jwt_issuer", "required `iss` claim, when set"),
     ("jwt_audience", "required `aud` claim, when set"),
     ("catalog", "embedded or glue"),
@@ -101,6 +105,14 @@ pub struct Settings {
     /// `SHOPLAKE_DATABASE_TIMEOUT_MS`: how long a statement waits for a lock (SQLite busy
     /// timeout) or a pooled connection before the request gets 503.
     pub database_timeout: Duration,
+    /// `SHOPLAKE_DATABASE_MAX_CONNECTIONS`: size of the database pool.
+    pub database_max_connections: u32,
+    /// `SHOPLAKE_DATABASE_STATEMENT_TIMEOUT_MS`: PostgreSQL `statement_timeout`.
+    pub database_statement_timeout: Duration,
+    /// `SHOPLAKE_S3_PART_SIZE`: multipart part size for S3 puts (memory per upload is two parts).
+    pub s3_part_size: u64,
+    /// `SHOPLAKE_S3_FORCE_PATH_STYLE`: `None` is auto (path style when an endpoint URL is set).
+    pub s3_force_path_style: Option<bool>,
     /// `SHOPLAKE_MAX_UPLOAD_BYTES`: larger bodies get 413.
     pub max_upload_bytes: u64,
     /// `SHOPLAKE_MAX_REJECTED_FRACTION`: above it the whole file is rejected.
@@ -154,6 +166,10 @@ impl Default for Settings {
             jwt_audience: None,
             catalog: CatalogKind::Embedded,
             database_timeout: Duration::from_millis(5000),
+            database_max_connections: 16,
+            database_statement_timeout: Duration::from_secs(30),
+            s3_part_size: 8 << 20,
+            s3_force_path_style: None,
             max_upload_bytes: 268_435_456,
             max_rejected_fraction: 0.05,
             default_currency: "EUR".into(),
@@ -302,6 +318,28 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
     if let Some(v) = get("database_timeout_ms") {
         settings.database_timeout = v.parse_with("a whole number of milliseconds > 0", |s| {
             s.parse::<u64>().ok().filter(|n| *n > 0).map(Duration::from_millis)
+        })?;
+    }
+    if let Some(v) = get("database_max_connections") {
+        settings.database_max_connections =
+            v.parse_with("a whole number of connections > 0", |s| s.parse::<u32>().ok().filter(|n| *n > 0))?;
+    }
+    if let Some(v) = get("database_statement_timeout_ms") {
+        settings.database_statement_timeout = v.parse_with("a whole number of milliseconds > 0", |s| {
+            s.parse::<u64>().ok().filter(|n| *n > 0).map(Duration::from_millis)
+        })?;
+    }
+    if let Some(v) = get("s3_part_size") {
+        settings.s3_part_size = v.parse_with("a byte size of at least 5MiB, like 8MiB", |s| {
+            parse_byte_size(s).filter(|n| *n >= crate::storage::MIN_PART_SIZE && *n <= 5 << 30)
+        })?;
+    }
+    if let Some(v) = get("s3_force_path_style") {
+        settings.s3_force_path_style = v.parse_with("true, false or auto", |s| match s {
+            "true" => Some(Some(true)),
+            "false" => Some(Some(false)),
+            "auto" => Some(None),
+            _ => None,
         })?;
     }
     if let Some(v) = get("min_body_bytes_per_sec") {

@@ -17,6 +17,57 @@ struct Histogram {
     sum_seconds: f64,
 }
 
+/// Calls to the dependencies (S3, the database), counted where the calls are made. Process-wide
+/// statics: the clients that count them are built before, and live apart from, [`Metrics`].
+pub mod dependencies {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Counters of one dependency.
+    #[derive(Debug, Default)]
+    pub struct Calls {
+        attempts: AtomicU64,
+        operations: AtomicU64,
+        errors: AtomicU64,
+    }
+
+    impl Calls {
+        const fn new() -> Self {
+            Self { attempts: AtomicU64::new(0), operations: AtomicU64::new(0), errors: AtomicU64::new(0) }
+        }
+
+        /// One request sent (a first try or a retry).
+        pub fn attempt(&self) {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+        }
+
+        /// One operation over, after all its attempts; `failed` when it ended in an error of the
+        /// dependency (unreachable, 5xx, throttled), not in an answer like 404.
+        pub fn finished(&self, failed: bool) {
+            self.operations.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+
+        /// One failed call of a dependency that is not retried (the database).
+        pub fn error(&self) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+
+        /// (requests sent, retries, errors).
+        pub fn snapshot(&self) -> (u64, u64, u64) {
+            let attempts = self.attempts.load(Ordering::Relaxed);
+            let operations = self.operations.load(Ordering::Relaxed);
+            (attempts, attempts.saturating_sub(operations), self.errors.load(Ordering::Relaxed))
+        }
+    }
+
+    /// S3 (the storage and the query engine's reads are counted by the storage's client).
+    pub static S3: Calls = Calls::new();
+    /// The state database.
+    pub static DATABASE: Calls = Calls::new();
+}
+
 /// Process-wide metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -68,6 +119,16 @@ impl Metrics {
         }
         out.push_str("# HELP shoplake_upload_bytes_received_total Bytes of upload bodies archived.\n# TYPE shoplake_upload_bytes_received_total counter\n");
         let _ = writeln!(out, "shoplake_upload_bytes_received_total {}", self.bytes_received.load(Ordering::Relaxed));
+        let (s3_requests, s3_retries, s3_errors) = dependencies::S3.snapshot();
+        let (_, _, database_errors) = dependencies::DATABASE.snapshot();
+        out.push_str("# HELP shoplake_s3_requests_total S3 requests sent, retries included.\n# TYPE shoplake_s3_requests_total counter\n");
+        let _ = writeln!(out, "shoplake_s3_requests_total {s3_requests}");
+        out.push_str("# HELP shoplake_s3_retries_total S3 requests that were retries (throttling, 5xx, timeouts).\n# TYPE shoplake_s3_retries_total counter\n");
+        let _ = writeln!(out, "shoplake_s3_retries_total {s3_retries}");
+        out.push_str("# HELP shoplake_s3_errors_total S3 operations that failed after their retries.\n# TYPE shoplake_s3_errors_total counter\n");
+        let _ = writeln!(out, "shoplake_s3_errors_total {s3_errors}");
+        out.push_str("# HELP shoplake_database_errors_total Database calls that failed (unreachable, timeout, lock).\n# TYPE shoplake_database_errors_total counter\n");
+        let _ = writeln!(out, "shoplake_database_errors_total {database_errors}");
         out.push_str("# HELP shoplake_http_request_duration_seconds HTTP request durations by route.\n# TYPE shoplake_http_request_duration_seconds histogram\n");
         for ((method, route, status), h) in self.requests.lock().expect("metrics lock").iter() {
             let labels = format!("method=\"{method}\",route=\"{}\",status=\"{status}\"", route.replace('"', "\\\""));

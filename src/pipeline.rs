@@ -23,7 +23,7 @@ use crate::ingest::{IngestError, IngestOptions, IngestReport, RowError};
 use crate::metrics::Metrics;
 use crate::storage::{layout, BlobStore, PutMode, StorageError, StorageResult};
 use active::ActiveUploads;
-use locks::ShopDayLocks;
+use locks::{ShopDayGuard, ShopDayLocks};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -182,7 +182,7 @@ impl Pipeline {
         };
         let _ = archived_tx.send(raw_key.clone());
 
-        let _shop_day = self.locks.lock(&incoming.shop, &incoming.date).await;
+        let _shop_day = self.lock_shop_day(&incoming.shop, &incoming.date).await?;
         let current = uploads.current(&incoming.shop, &incoming.date).await?;
         let duplicate = current.as_ref().filter(|c| c.sha256.as_deref() == Some(summary.sha256_hex.as_str()));
         if let Some(key) = &incoming.idempotency_key {
@@ -220,6 +220,13 @@ impl Pipeline {
         self.process(id, &incoming, current.map(|c| c.id), Ok(ingested)).await?;
         let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
         Ok(Outcome::Created(record))
+    }
+
+    /// Holds the shop-day against other tasks of this process, then against other replicas.
+    async fn lock_shop_day(&self, shop: &ShopId, date: &SalesDate) -> Result<ShopDayGuard, DbError> {
+        let local = self.locks.lock(shop, date).await;
+        let database = self.db.lock_shop_day(shop, date).await?;
+        Ok(ShopDayGuard::new(local, database))
     }
 
     /// Streams the body to its `raw/` key while hashing it; records size, digest and key.

@@ -1,10 +1,12 @@
 //! State database: a pool over SQLite or PostgreSQL (sqlx `Any`), migrations, and repositories.
 
 mod catalog;
+mod coordination;
 mod idempotency;
 mod uploads;
 
 pub use catalog::{CatalogRows, PartitionRow, TableRow};
+pub use coordination::{InstanceId, ShopDayLock};
 pub use idempotency::{IdempotencyKeys, KeyRecord};
 pub use uploads::{IngestResult, ListFilter, NewUpload, UploadRecord, Uploads};
 
@@ -17,7 +19,7 @@ use std::time::Duration;
 pub enum DbError {
     /// The database cannot be reached or answered with an error: retry later.
     #[error("database unavailable: {0}")]
-    Unavailable(#[from] sqlx::Error),
+    Unavailable(#[source] sqlx::Error),
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -48,10 +50,44 @@ pub enum DbError {
     },
 }
 
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        crate::metrics::dependencies::DATABASE.error();
+        Self::Unavailable(error)
+    }
+}
+
 /// Result alias of the state layer.
 pub type DbResult<T> = Result<T, DbError>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How to connect: timeouts and pool sizes.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// How long a statement waits for a lock (SQLite's busy timeout) or for a pooled connection.
+    pub timeout: Duration,
+    /// Connections of the main pool.
+    pub max_connections: u32,
+    /// PostgreSQL: longest a statement may run (`statement_timeout`) before it is cancelled.
+    pub statement_timeout: Duration,
+    /// PostgreSQL: connections of the pool that holds shop-day locks (one per upload committing).
+    pub lock_connections: u32,
+    /// PostgreSQL: longest wait for a shop-day lock another replica holds.
+    pub lock_wait: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            max_connections: 16,
+            statement_timeout: Duration::from_secs(30),
+            lock_connections: 8,
+            lock_wait: Duration::from_secs(900),
+        }
+    }
+}
 
 /// The state database.
 #[derive(Debug, Clone)]
@@ -59,35 +95,52 @@ pub struct Db {
     pool: AnyPool,
     /// For SQLite: the file and the identity (device, inode) it had when opened.
     sqlite_file: Option<(std::path::PathBuf, (u64, u64))>,
+    /// This process, as the owner of the uploads it handles.
+    instance: InstanceId,
+    /// PostgreSQL: the locks and liveness that coordinate replicas.
+    coordination: Option<std::sync::Arc<coordination::Coordination>>,
 }
 
 impl Db {
-    /// Connects to `sqlite://...` (created if missing, WAL) or `postgres://...`; `timeout` is
-    /// how long a statement waits for a lock (SQLite's busy timeout) or for a pooled connection.
+    /// Connects to `sqlite://...` (created if missing, WAL) or `postgres://...`. On PostgreSQL it
+    /// also opens the lock pool and announces this instance as alive (see `coordination`).
     #[tracing::instrument(name = "db.connect", skip_all)]
-    pub async fn connect(url: &str, timeout: Duration) -> DbResult<Self> {
+    pub async fn connect(url: &str, options: &DbOptions) -> DbResult<Self> {
         sqlx::any::install_default_drivers();
         let url = prepare_url(url);
         let is_sqlite = url.starts_with("sqlite:");
+        let timeout = options.timeout;
+        let statement_timeout = options.statement_timeout.as_millis();
         let pool = AnyPoolOptions::new()
-            .max_connections(if is_sqlite { 8 } else { 16 })
+            .max_connections(if is_sqlite { options.max_connections.min(8) } else { options.max_connections })
             .acquire_timeout(timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if is_sqlite {
-                        let pragmas = format!(
+                    let setup = if is_sqlite {
+                        format!(
                             "pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = {};",
                             timeout.as_millis()
-                        );
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas)).execute(&mut *conn).await?;
-                    }
+                        )
+                    } else {
+                        format!(
+                            "set statement_timeout = {statement_timeout}; set lock_timeout = {};",
+                            timeout.as_millis()
+                        )
+                    };
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut *conn).await?;
                     Ok(())
                 })
             })
             .connect(&url)
             .await?;
         let sqlite_file = sqlite_path(&url).and_then(|path| Some((path.clone(), file_identity(&path)?)));
-        Ok(Self { pool, sqlite_file })
+        let instance = InstanceId::new();
+        let coordination = if is_sqlite {
+            None
+        } else {
+            Some(std::sync::Arc::new(coordination::Coordination::start(&url, options, &instance).await?))
+        };
+        Ok(Self { pool, sqlite_file, instance, coordination })
     }
 
     /// Fails when the SQLite file was removed or replaced since it was opened (a cheap stat);
@@ -117,7 +170,39 @@ impl Db {
 
     /// The uploads repository.
     pub fn uploads(&self) -> Uploads<'_> {
-        Uploads::new(&self.pool)
+        Uploads::new(&self.pool, &self.instance)
+    }
+
+    /// This process's identity as the owner of uploads in flight.
+    pub fn instance(&self) -> &InstanceId {
+        &self.instance
+    }
+
+    /// Whether the instance that owns an upload in flight still runs: always for this process;
+    /// on PostgreSQL, while that instance's session holds its liveness lock (a killed process
+    /// loses it at once); on SQLite unknown (`None`: no sessions to ask).
+    pub async fn instance_alive(&self, owner: &str) -> DbResult<Option<bool>> {
+        if owner == self.instance.as_str() {
+            return Ok(Some(true));
+        }
+        match &self.coordination {
+            None => Ok(None),
+            Some(coordination) => coordination.instance_alive(owner).await.map(Some),
+        }
+    }
+
+    /// Serializes the commit of one shop-day across replicas (PostgreSQL: a transaction-scoped
+    /// advisory lock, released when the guard drops; SQLite: nothing to do beyond the process's
+    /// own lock, as one process owns the file).
+    pub async fn lock_shop_day(
+        &self,
+        shop: &crate::domain::ShopId,
+        date: &crate::domain::SalesDate,
+    ) -> DbResult<ShopDayLock> {
+        match &self.coordination {
+            None => Ok(ShopDayLock::default()),
+            Some(coordination) => coordination.lock_shop_day(shop, date).await,
+        }
     }
 
     /// The embedded catalog's rows.
@@ -130,8 +215,11 @@ impl Db {
         IdempotencyKeys::new(&self.pool)
     }
 
-    /// Closes the pool (graceful shutdown).
+    /// Closes the pools (graceful shutdown).
     pub async fn close(&self) {
+        if let Some(coordination) = &self.coordination {
+            coordination.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -46,6 +46,8 @@ pub struct UploadRecord {
     pub received_at: i64,
     /// ms since epoch, when terminal.
     pub finished_at: Option<i64>,
+    /// The instance (replica or CLI run) that handled it while in flight.
+    pub instance_id: Option<String>,
 }
 
 /// What is known when a request starts.
@@ -89,17 +91,18 @@ pub struct IngestResult {
     pub rejected_key: Option<String>,
 }
 
-const COLUMNS: &str = "id, shop_id, sales_date, status, filename, bytes, sha256, rows_total, rows_accepted, rows_rejected, errors, problem, raw_key, processed_key, rejected_key, superseded_by, duplicate_of, received_at, finished_at";
+const COLUMNS: &str = "id, shop_id, sales_date, status, filename, bytes, sha256, rows_total, rows_accepted, rows_rejected, errors, problem, raw_key, processed_key, rejected_key, superseded_by, duplicate_of, received_at, finished_at, instance_id";
 
 /// Repository over the `uploads` table.
 #[derive(Debug, Clone, Copy)]
 pub struct Uploads<'p> {
     pool: &'p AnyPool,
+    instance: &'p super::InstanceId,
 }
 
 impl<'p> Uploads<'p> {
-    pub(super) fn new(pool: &'p AnyPool) -> Self {
-        Self { pool }
+    pub(super) fn new(pool: &'p AnyPool, instance: &'p super::InstanceId) -> Self {
+        Self { pool, instance }
     }
 
     /// Records a new upload in status `received`, before any byte is stored.
@@ -107,7 +110,7 @@ impl<'p> Uploads<'p> {
     pub async fn insert_received(&self, new: &NewUpload) -> DbResult<()> {
         let now = now_ms();
         sqlx::query(
-            "insert into uploads (id, shop_id, sales_date, status, filename, received_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7)",
+            "insert into uploads (id, shop_id, sales_date, status, filename, received_at, updated_at, instance_id) values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(new.id.to_string())
         .bind(new.shop_id.as_str().to_owned())
@@ -116,9 +119,24 @@ impl<'p> Uploads<'p> {
         .bind(new.filename.clone())
         .bind(now)
         .bind(now)
+        .bind(self.instance.as_str().to_owned())
         .execute(self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Takes over an upload in flight whose instance is gone (or this process's own, again):
+    /// records this instance as its owner, unless it is no longer in flight.
+    pub async fn adopt(&self, id: &UploadId) -> DbResult<bool> {
+        let adopted = sqlx::query(
+            "update uploads set instance_id = $1, updated_at = $2 where id = $3 and status in ('received', 'processing')",
+        )
+        .bind(self.instance.as_str().to_owned())
+        .bind(now_ms())
+        .bind(id.to_string())
+        .execute(self.pool)
+        .await?;
+        Ok(adopted.rows_affected() == 1)
     }
 
     /// Records the archived original: size, digest and key.
@@ -382,5 +400,6 @@ fn from_row(row: &AnyRow) -> DbResult<UploadRecord> {
         duplicate_of: opt_text("duplicate_of")?,
         received_at: row.try_get::<i64, _>("received_at")?,
         finished_at: opt_int("finished_at")?,
+        instance_id: opt_text("instance_id")?,
     })
 }

@@ -62,6 +62,11 @@ impl UploadStatus {
     }
 
     /// No further transition except `succeeded` -> `superseded`.
+    pub fn is_in_flight(&self) -> bool {
+        matches!(self, Self::Received | Self::Processing)
+    }
+
+    /// Whether the upload has reached a final status.
     pub fn is_terminal(&self) -> bool {
         !matches!(self, Self::Received | Self::Processing)
     }

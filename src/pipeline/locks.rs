@@ -1,4 +1,5 @@
-//! `ShopDayLocks`: serializes the commit of uploads of one shop-day inside this process.
+//! `ShopDayLocks`: serializes the commit of uploads of one shop-day inside this process; with
+//! PostgreSQL the database's lock then serializes it across replicas (`ShopDayGuard` holds both).
 
 use crate::domain::{SalesDate, ShopId};
 use std::collections::HashMap;
@@ -32,6 +33,21 @@ impl ShopDayLocks {
             }
         };
         mutex.lock_owned().await
+    }
+}
+
+/// Both locks of a shop-day: this process's (so one task per shop-day waits on the database)
+/// and the database's (across replicas). The database lock is released first.
+#[derive(Debug)]
+pub struct ShopDayGuard {
+    _database: crate::db::ShopDayLock,
+    _local: OwnedMutexGuard<()>,
+}
+
+impl ShopDayGuard {
+    /// Pairs the two held locks.
+    pub fn new(local: OwnedMutexGuard<()>, database: crate::db::ShopDayLock) -> Self {
+        Self { _database: database, _local: local }
     }
 }
 

@@ -1,5 +1,8 @@
-//! The start-up reconciler: no upload stays `received` or `processing` after a crash, and no
-//! catalog partition points at a file that is not there.
+//! The reconciler: no upload stays `received` or `processing` after a crash, and no catalog
+//! partition points at a file that is not there. With replicas, an upload in flight belongs to
+//! the instance that recorded it; only uploads whose instance is gone are taken over (the
+//! database says which are alive), each under its shop-day lock and re-read there, so two
+//! replicas reconciling at once finish each upload exactly once.
 
 use super::{process, Incoming, Pipeline, PipelineError};
 use crate::catalog::{PartitionInfo, SALES_TABLE};
@@ -21,16 +24,22 @@ pub struct ReconcileReport {
     /// Catalog partitions whose file was missing and could not be rebuilt (no current upload
     /// or no raw file): removed from the catalog, so the catalog says what storage holds.
     pub partitions_dropped: usize,
+    /// Temporary files or open multipart uploads of interrupted puts, removed.
+    pub incomplete_puts_removed: usize,
 }
 
 impl Pipeline {
-    /// Finishes every upload a crash left `received` or `processing`: re-processed from its raw
-    /// file when that was archived, else `failed`. Then checks that every catalog partition's
-    /// file exists (rebuilding a missing one from its raw file). Run at start-up, before serving.
+    /// Finishes every upload a crash left `received` or `processing` (those of instances that
+    /// no longer run): re-processed from its raw file when that was archived, else `failed`.
+    /// Then checks that every catalog partition's file exists (rebuilding a missing one from its
+    /// raw file). Run at start-up, before serving.
     #[tracing::instrument(name = "pipeline.reconcile", skip_all)]
     pub async fn reconcile(&self) -> Result<ReconcileReport, PipelineError> {
         let mut report = ReconcileReport::default();
         for upload in self.db.uploads().in_flight().await? {
+            if self.owner_alive(&upload).await? {
+                continue; // another replica is on it
+            }
             self.finish_abandoned(upload, &mut report).await?;
         }
         self.check_partition_files(&mut report).await?;
@@ -40,31 +49,64 @@ impl Pipeline {
         Ok(report)
     }
 
-    /// The same for a running service: finishes uploads in flight that no request of this
-    /// process is handling and that were received more than `min_age` ago — left behind when
-    /// a dependency failed at the step that would have recorded their end. Run periodically.
+    /// The same for a running service: finishes uploads in flight whose instance is gone (a
+    /// replica that crashed), and those of this process (or of no known instance) that no
+    /// request here is handling and that were received more than `min_age` ago — left behind
+    /// when a dependency failed at the step that would have recorded their end. Run periodically.
     #[tracing::instrument(name = "pipeline.reconcile_abandoned", skip_all)]
     pub async fn reconcile_abandoned(&self, min_age: std::time::Duration) -> Result<ReconcileReport, PipelineError> {
         let mut report = ReconcileReport::default();
         let received_before = crate::db::now_ms() - min_age.as_millis() as i64;
         for upload in self.db.uploads().in_flight().await? {
-            if upload.received_at > received_before {
-                continue;
+            // Alive: leave it to its owner. Gone: take it now. Unknown (SQLite, or no owner
+            // recorded) or this process: only once older than any request can live.
+            let owner_alive = match upload.instance_id.as_deref() {
+                Some(owner) if owner != self.db.instance().as_str() => self.db.instance_alive(owner).await?,
+                _ => None,
+            };
+            match owner_alive {
+                Some(true) => continue,
+                Some(false) => {}
+                None if upload.received_at > received_before => continue,
+                None => {}
             }
             let Some(_active) = self.active.track(upload.id) else {
                 continue; // a request of this process is still on it
             };
             self.finish_abandoned(upload, &mut report).await?;
         }
+        // Temporary files and open multipart uploads of requests that no longer run.
+        report.incomplete_puts_removed = self.store.remove_incomplete(min_age).await?;
         if report != ReconcileReport::default() {
             tracing::warn!(?report, "finished uploads abandoned in flight");
         }
         Ok(report)
     }
 
-    /// Re-processes one in-flight upload from its raw file, or fails it when it has none.
+    /// Whether another instance known to be running owns this upload in flight (at start-up,
+    /// an owner that cannot be asked about, on SQLite, is taken to be gone, as one process
+    /// owns that database).
+    async fn owner_alive(&self, upload: &UploadRecord) -> Result<bool, PipelineError> {
+        match upload.instance_id.as_deref() {
+            Some(owner) if owner != self.db.instance().as_str() => {
+                Ok(self.db.instance_alive(owner).await? == Some(true))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Re-processes one in-flight upload from its raw file, or fails it when it has none. Works
+    /// under the shop-day lock on the upload as it is then (another reconciler may have
+    /// finished it meanwhile), after recording this instance as its owner.
     async fn finish_abandoned(&self, upload: UploadRecord, report: &mut ReconcileReport) -> Result<(), PipelineError> {
         let uploads = self.db.uploads();
+        let _shop_day = self.lock_shop_day(&upload.shop_id, &upload.date).await?;
+        let Some(upload) = uploads.get(&upload.id).await? else {
+            return Ok(());
+        };
+        if !upload.status.is_in_flight() || !uploads.adopt(&upload.id).await? {
+            return Ok(());
+        }
         let Some(raw_key) = upload.raw_key.clone() else {
             // The body never finished arriving; a raw object may exist if the crash came
             // between storing it and recording it.
@@ -87,7 +129,6 @@ impl Pipeline {
             filename: upload.filename.clone(),
             idempotency_key: None,
         };
-        let _shop_day = self.locks.lock(&upload.shop_id, &upload.date).await;
         if upload.status == UploadStatus::Received {
             uploads.transition(&upload.id, UploadStatus::Received, UploadStatus::Processing, None).await?;
         }
@@ -129,7 +170,7 @@ impl Pipeline {
         let (Ok(shop), Ok(date)) = (ShopId::parse(&partition.shop_id), SalesDate::parse(&partition.date)) else {
             return Ok(false);
         };
-        let _shop_day = self.locks.lock(&shop, &date).await;
+        let _shop_day = self.lock_shop_day(&shop, &date).await?;
         let Some(current) = self.db.uploads().current(&shop, &date).await? else {
             return Ok(false);
         };

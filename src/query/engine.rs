@@ -25,7 +25,7 @@ use super::error::QueryError;
 use super::guard::parse_read_only;
 use super::output::{columns_of, QueryOutput};
 use super::recorder::{RecordingTable, ScannedFiles};
-use super::snapshot::SnapshotStore;
+use super::snapshot::{PinnedRemoteStore, SnapshotStore};
 use super::stats::{scan_figures, QueryStats};
 
 /// One table to expose to SQL: Parquet files under `root` in Hive partition directories.
@@ -174,12 +174,12 @@ impl QueryEngine {
             .with_file_statistics_cache(self.statistics_cache.clone())
             .with_list_files_cache(None)
             .with_list_files_cache_limit(0);
-        // Each query reads local files through its own pinned snapshot (see `snapshot`).
+        // Each query reads through its own pinned snapshot (see `snapshot`).
         let registry = Arc::new(DefaultObjectStoreRegistry::new());
         let local = url::Url::parse("file://").expect("a valid URL");
         registry.register_store(&local, Arc::new(SnapshotStore::default()));
         if let Some((url, store)) = &self.remote_store {
-            registry.register_store(url, Arc::clone(store));
+            registry.register_store(url, Arc::new(PinnedRemoteStore::new(Arc::clone(store))));
         }
         let registry: Arc<dyn ObjectStoreRegistry> = registry;
         let runtime = RuntimeEnvBuilder::new()

@@ -173,3 +173,84 @@ impl ObjectStore for SnapshotStore {
         Err(read_only())
     }
 }
+
+/// One query's view of a remote lake (S3): every read of a listed object is pinned to the
+/// version the listing saw with `If-Match: <etag>`. An object replaced in between answers 412,
+/// reported as [`REPLACED_DURING_QUERY`] so the engine runs the query again on a fresh listing,
+/// exactly as for local files. Read-only, like [`SnapshotStore`]; create one per query.
+#[derive(Debug)]
+pub struct PinnedRemoteStore {
+    inner: Arc<dyn ObjectStore>,
+    listed: Arc<Mutex<HashMap<Path, Option<String>>>>,
+}
+
+impl PinnedRemoteStore {
+    /// Wraps the shared remote store for one query.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self { inner, listed: Arc::default() }
+    }
+
+    fn record_listed(listed: &Mutex<HashMap<Path, Option<String>>>, metas: &[ObjectMeta]) {
+        let mut listed = listed.lock().unwrap_or_else(|e| e.into_inner());
+        for meta in metas {
+            listed.insert(meta.location.clone(), meta.e_tag.clone());
+        }
+    }
+}
+
+impl std::fmt::Display for PinnedRemoteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PinnedRemoteStore({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for PinnedRemoteStore {
+    async fn put_opts(&self, _: &Path, _: PutPayload, _: PutOptions) -> Result<PutResult> {
+        Err(read_only())
+    }
+
+    async fn put_multipart_opts(&self, _: &Path, _: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+        Err(read_only())
+    }
+
+    async fn get_opts(&self, location: &Path, mut options: GetOptions) -> Result<GetResult> {
+        let pinned = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned().flatten();
+        if options.if_match.is_none() {
+            options.if_match = pinned;
+        }
+        match self.inner.get_opts(location, options).await {
+            Err(object_store::Error::Precondition { path, .. }) => Err(object_store::Error::Precondition {
+                source: format!("{path} {REPLACED_DURING_QUERY}").into(),
+                path,
+            }),
+            other => other,
+        }
+    }
+
+    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+        locations.map(|_| Err(read_only())).boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        let listed = Arc::clone(&self.listed);
+        self.inner
+            .list(prefix)
+            .inspect(move |item| {
+                if let Ok(meta) = item {
+                    Self::record_listed(&listed, std::slice::from_ref(meta));
+                }
+            })
+            .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let listed = self.inner.list_with_delimiter(prefix).await?;
+        Self::record_listed(&self.listed, &listed.objects);
+        Ok(listed)
+    }
+
+    async fn copy_opts(&self, _: &Path, _: &Path, _: CopyOptions) -> Result<()> {
+        Err(read_only())
+    }
+}

@@ -26,19 +26,6 @@ impl LocalFs {
         Ok(Self { root, tmp })
     }
 
-    /// Removes temporary files left by a crash (called at start-up).
-    pub async fn remove_temporary_files(&self) -> StorageResult<usize> {
-        let mut removed = 0;
-        let mut entries =
-            tokio::fs::read_dir(&self.tmp).await.map_err(|source| unavailable("listing temporary files", source))?;
-        while let Ok(Some(entry)) = entries.next_entry().await {
-            if tokio::fs::remove_file(entry.path()).await.is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
     fn path_of(&self, key: &str) -> StorageResult<PathBuf> {
         let relative = Path::new(key);
         let safe = !key.is_empty()
@@ -172,6 +159,23 @@ impl BlobStore for LocalFs {
             Ok(_) => Err(unavailable("reading a probe file", std::io::Error::other("content differs"))),
             Err(source) => Err(unavailable("reading a probe file", source)),
         }
+    }
+
+    async fn remove_incomplete(&self, older_than: std::time::Duration) -> StorageResult<usize> {
+        let cutoff = std::time::SystemTime::now() - older_than;
+        let mut removed = 0;
+        let mut entries =
+            tokio::fs::read_dir(&self.tmp).await.map_err(|source| unavailable("listing temporary files", source))?;
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let modified = entry.metadata().await.and_then(|m| m.modified()).ok();
+            if modified.is_some_and(|m| m > cutoff) {
+                continue;
+            }
+            if tokio::fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn scratch_dir(&self) -> &Path {

@@ -1,10 +1,12 @@
 //! Blob storage behind one small trait, shaped after S3: whole-object puts (streamed, complete or
-//! absent), no rename, list by prefix. `local` is the embedded implementation.
+//! absent), no rename, list by prefix. `local` is the embedded implementation, `s3` the cloud one.
 
 pub mod layout;
 mod local;
+mod s3;
 
 pub use local::LocalFs;
+pub use s3::{S3Options, S3Store, MIN_PART_SIZE};
 
 use async_trait::async_trait;
 use std::path::Path;
@@ -93,6 +95,11 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Proves the store is usable right now (write, read and delete a probe object).
     async fn check(&self) -> StorageResult<()>;
 
+    /// Removes what interrupted puts left behind (temporary files, open multipart uploads)
+    /// that is older than `older_than`: younger ones may belong to a put still running, here or
+    /// in another replica. Returns how many were removed.
+    async fn remove_incomplete(&self, older_than: std::time::Duration) -> StorageResult<usize>;
+
     /// A local directory for scratch files (ingest output before it is stored).
     fn scratch_dir(&self) -> &Path;
 
@@ -102,4 +109,10 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 
     /// Human-readable location for logs (`/srv/lake`, `s3://bucket/prefix`).
     fn describe(&self) -> String;
+
+    /// The `object_store` the query engine needs for this store's URLs, when they are not
+    /// `file://` (which the engine always has).
+    fn query_store(&self) -> StorageResult<Option<(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)>> {
+        Ok(None)
+    }
 }
