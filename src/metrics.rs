@@ -103,15 +103,18 @@ impl Metrics {
     }
 
     /// Renders the Prometheus text exposition format; `uploads_by_status` comes from the
-    /// database so it is exact across restarts and replicas.
-    pub fn render(&self, uploads_by_status: &[(String, i64)]) -> String {
+    /// database so it is exact across restarts and replicas (`None` while the database is
+    /// unreachable: that gauge is left out, the process's own counters are still served).
+    pub fn render(&self, uploads_by_status: Option<&[(String, i64)]>) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP shoplake_uploads Uploads in the database by current status.\n# TYPE shoplake_uploads gauge\n",
-        );
-        for status in crate::domain::UploadStatus::ALL {
-            let n = uploads_by_status.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n);
-            let _ = writeln!(out, "shoplake_uploads{{status=\"{}\"}} {n}", status.as_str());
+        if let Some(uploads_by_status) = uploads_by_status {
+            out.push_str(
+                "# HELP shoplake_uploads Uploads in the database by current status.\n# TYPE shoplake_uploads gauge\n",
+            );
+            for status in crate::domain::UploadStatus::ALL {
+                let n = uploads_by_status.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n);
+                let _ = writeln!(out, "shoplake_uploads{{status=\"{}\"}} {n}", status.as_str());
+            }
         }
         out.push_str("# HELP shoplake_uploads_finished_total Uploads that reached a status in this process.\n# TYPE shoplake_uploads_finished_total counter\n");
         for (status, n) in self.uploads_finished.lock().expect("metrics lock").iter() {
@@ -152,7 +155,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.observe_request("GET", "/healthz", 200, Duration::from_millis(3));
         metrics.observe_request("GET", "/healthz", 200, Duration::from_millis(300));
-        let text = metrics.render(&[("succeeded".into(), 2)]);
+        let text = metrics.render(Some(&[("succeeded".into(), 2)]));
         assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.5\"} 2"), "{text}");
         assert!(text.contains("shoplake_uploads{status=\"succeeded\"} 2"));

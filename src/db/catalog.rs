@@ -51,8 +51,8 @@ pub struct CatalogRows<'p> {
 
 const TABLE_SELECT: &str = "select t.name, t.location, t.columns, t.partition_keys, t.updated_at, \
      (select count(*) from catalog_partitions p where p.table_name = t.name) as partitions, \
-     (select coalesce(sum(p.rows), 0) from catalog_partitions p where p.table_name = t.name) as total_rows, \
-     (select coalesce(sum(p.bytes), 0) from catalog_partitions p where p.table_name = t.name) as total_bytes \
+     (select cast(coalesce(sum(p.rows), 0) as bigint) from catalog_partitions p where p.table_name = t.name) as total_rows, \
+     (select cast(coalesce(sum(p.bytes), 0) as bigint) from catalog_partitions p where p.table_name = t.name) as total_bytes \
      from catalog_tables t";
 
 impl<'p> CatalogRows<'p> {

@@ -58,8 +58,12 @@ pub struct ShopDayLock {
 #[derive(Debug)]
 pub(super) struct Coordination {
     locks: AnyPool,
+    session: Session,
     keeper: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
+
+/// The liveness session, shared by the keeper task and `close`.
+type Session = std::sync::Arc<tokio::sync::Mutex<Option<AnyConnection>>>;
 
 impl Coordination {
     /// Opens the lock pool and takes this instance's liveness lock before returning.
@@ -79,9 +83,9 @@ impl Coordination {
             .connect(url)
             .await?;
         let key = key_of(instance.as_str());
-        let session = hold_liveness(url, key).await?;
-        let keeper = tokio::spawn(keep_alive(url.to_owned(), key, session));
-        Ok(Self { locks, keeper: std::sync::Mutex::new(Some(keeper)) })
+        let session: Session = std::sync::Arc::new(tokio::sync::Mutex::new(Some(hold_liveness(url, key).await?)));
+        let keeper = tokio::spawn(keep_alive(url.to_owned(), key, session.clone()));
+        Ok(Self { locks, session, keeper: std::sync::Mutex::new(Some(keeper)) })
     }
 
     pub(super) async fn lock_shop_day(&self, shop: &ShopId, date: &SalesDate) -> DbResult<ShopDayLock> {
@@ -114,9 +118,15 @@ impl Coordination {
         Ok(!free)
     }
 
+    /// Stops announcing this instance: the liveness lock is released before the connection
+    /// closes, so a replica starting right after sees it gone without a race.
     pub(super) async fn close(&self) {
         if let Some(keeper) = self.keeper.lock().unwrap_or_else(|e| e.into_inner()).take() {
             keeper.abort();
+        }
+        if let Some(mut session) = self.session.lock().await.take() {
+            let _ = sqlx::query("select pg_advisory_unlock_all()::text as done").fetch_one(&mut session).await;
+            let _ = session.close().await;
         }
         self.locks.close().await;
     }
@@ -143,17 +153,21 @@ async fn hold_liveness(url: &str, key: i32) -> DbResult<AnyConnection> {
 
 /// Keeps the liveness session up; when the connection drops (database restart, network), the
 /// lock is gone with it and is taken again as soon as the database answers.
-async fn keep_alive(url: String, key: i32, mut session: AnyConnection) {
+async fn keep_alive(url: String, key: i32, session: Session) {
     loop {
         tokio::time::sleep(LIVENESS_CHECK).await;
-        if sqlx::query("select 1").execute(&mut session).await.is_ok() {
+        let mut held = session.lock().await;
+        let Some(connection) = held.as_mut() else {
+            return; // closed
+        };
+        if sqlx::query("select 1").execute(&mut *connection).await.is_ok() {
             continue;
         }
         tracing::warn!("lost the database session that marks this instance alive; reconnecting");
         loop {
             match hold_liveness(&url, key).await {
                 Ok(fresh) => {
-                    session = fresh;
+                    *held = Some(fresh);
                     tracing::info!("instance liveness lock taken again");
                     break;
                 }

@@ -105,5 +105,11 @@ async fn start_crawl(State(state): State<AppState>, user: AuthUser) -> ApiResult
 }
 
 async fn find_table(state: &AppState, name: &str) -> ApiResult<TableInfo> {
+    // Table names are SQL identifiers; anything else (a NUL byte, which PostgreSQL refuses in
+    // text, a slash...) names no table and never reaches the database.
+    let identifier = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !identifier {
+        return Err(ApiError::NotFound(format!("no table named '{}'", name.escape_default())));
+    }
     state.catalog.table(name).await?.ok_or_else(|| ApiError::NotFound(format!("no table named '{name}'")))
 }

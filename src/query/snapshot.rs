@@ -174,33 +174,93 @@ impl ObjectStore for SnapshotStore {
     }
 }
 
-/// One query's view of a remote lake (S3): every read of a listed object is pinned to the
-/// version the listing saw with `If-Match: <etag>`. An object replaced in between answers 412,
-/// reported as [`REPLACED_DURING_QUERY`] so the engine runs the query again on a fresh listing,
-/// exactly as for local files. Read-only, like [`SnapshotStore`]; create one per query.
+/// Objects up to this size are fetched whole when listed, in one GET.
+const WHOLE_OBJECT_MAX_BYTES: u64 = 8 << 20;
+/// Bytes of whole objects one query may hold; past it, reads are ranged GETs.
+const WHOLE_OBJECTS_BUDGET_BYTES: u64 = 128 << 20;
+/// Whole-object GETs in flight while a listing is being taken.
+const FETCHES_IN_FLIGHT: usize = 16;
+
+/// One query's view of a remote lake (S3). A partition object is replaced by a PUT while
+/// queries run, and S3 (without versioning) keeps no old version to read, so:
+/// - a small object (our partitions: kilobytes to a few MB) is fetched whole as it is listed,
+///   in one GET, and the engine is told the size of what was fetched; every read (footer,
+///   pages) is then served from those bytes. The query sees each object as it was when listed,
+///   however often it is replaced afterwards, and never needs to run again.
+/// - a larger object, or one past the query's budget for whole objects, is read in ranged GETs
+///   pinned with `If-Match: <etag the listing saw>`; if it was replaced meanwhile the read
+///   fails with [`REPLACED_DURING_QUERY`] and the engine runs the query again.
+///
+/// Read-only, like [`SnapshotStore`]; create one per query.
 #[derive(Debug)]
 pub struct PinnedRemoteStore {
+    state: Arc<Remote>,
+}
+
+#[derive(Debug)]
+struct Remote {
     inner: Arc<dyn ObjectStore>,
-    listed: Arc<Mutex<HashMap<Path, Option<String>>>>,
+    listed: Mutex<HashMap<Path, ObjectMeta>>,
+    fetched: Mutex<HashMap<Path, (ObjectMeta, Bytes)>>,
+    budget_left: std::sync::atomic::AtomicU64,
 }
 
 impl PinnedRemoteStore {
     /// Wraps the shared remote store for one query.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self { inner, listed: Arc::default() }
+        Self {
+            state: Arc::new(Remote {
+                inner,
+                listed: Mutex::default(),
+                fetched: Mutex::default(),
+                budget_left: std::sync::atomic::AtomicU64::new(WHOLE_OBJECTS_BUDGET_BYTES),
+            }),
+        }
+    }
+}
+
+impl Remote {
+    /// Takes `size` bytes of the whole-object budget, if that many are left.
+    fn take_budget(&self, size: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        self.budget_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(size)).is_ok()
     }
 
-    fn record_listed(listed: &Mutex<HashMap<Path, Option<String>>>, metas: &[ObjectMeta]) {
-        let mut listed = listed.lock().unwrap_or_else(|e| e.into_inner());
-        for meta in metas {
-            listed.insert(meta.location.clone(), meta.e_tag.clone());
+    /// Pins one listed object: fetched whole when small (the returned meta is the fetched
+    /// object's), else remembered for `If-Match`. `None`: it was deleted since it was listed.
+    async fn pin(self: Arc<Self>, meta: ObjectMeta) -> Result<Option<ObjectMeta>> {
+        if meta.size <= WHOLE_OBJECT_MAX_BYTES && self.take_budget(meta.size) {
+            let result = match self.inner.get_opts(&meta.location, GetOptions::default()).await {
+                Ok(result) => result,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            let fetched = result.meta.clone();
+            let bytes = result.bytes().await?;
+            self.fetched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(meta.location.clone(), (fetched.clone(), bytes));
+            return Ok(Some(fetched));
         }
+        self.listed.lock().unwrap_or_else(|e| e.into_inner()).insert(meta.location.clone(), meta.clone());
+        Ok(Some(meta))
+    }
+}
+
+/// A failed `If-Match` is a replacement the engine answers by running the query again.
+fn replaced(error: object_store::Error) -> object_store::Error {
+    match error {
+        object_store::Error::Precondition { path, .. } => {
+            object_store::Error::Precondition { source: format!("{path} {REPLACED_DURING_QUERY}").into(), path }
+        }
+        other => other,
     }
 }
 
 impl std::fmt::Display for PinnedRemoteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PinnedRemoteStore({})", self.inner)
+        write!(f, "PinnedRemoteStore({})", self.state.inner)
     }
 }
 
@@ -215,17 +275,30 @@ impl ObjectStore for PinnedRemoteStore {
     }
 
     async fn get_opts(&self, location: &Path, mut options: GetOptions) -> Result<GetResult> {
-        let pinned = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned().flatten();
-        if options.if_match.is_none() {
-            options.if_match = pinned;
+        let fetched = self.state.fetched.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
+        if let Some((meta, bytes)) = fetched {
+            let size = bytes.len() as u64;
+            let range = match &options.range {
+                Some(range) => range.as_range(size).map_err(generic)?,
+                None => 0..size,
+            };
+            let slice = if options.head { Bytes::new() } else { bytes.slice(range.start as usize..range.end as usize) };
+            let payload =
+                if slice.is_empty() { stream::empty().boxed() } else { stream::once(async { Ok(slice) }).boxed() };
+            return Ok(GetResult {
+                payload: GetResultPayload::Stream(payload),
+                meta,
+                range,
+                attributes: Default::default(),
+            });
         }
-        match self.inner.get_opts(location, options).await {
-            Err(object_store::Error::Precondition { path, .. }) => Err(object_store::Error::Precondition {
-                source: format!("{path} {REPLACED_DURING_QUERY}").into(),
-                path,
-            }),
-            other => other,
+        let listed = self.state.listed.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
+        if let Some(listed) = listed {
+            if options.if_match.is_none() {
+                options.if_match = listed.e_tag;
+            }
         }
+        self.state.inner.get_opts(location, options).await.map_err(replaced)
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
@@ -233,20 +306,34 @@ impl ObjectStore for PinnedRemoteStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        let listed = Arc::clone(&self.listed);
-        self.inner
+        let state = Arc::clone(&self.state);
+        self.state
+            .inner
             .list(prefix)
-            .inspect(move |item| {
-                if let Ok(meta) = item {
-                    Self::record_listed(&listed, std::slice::from_ref(meta));
+            .map(move |item| {
+                let state = Arc::clone(&state);
+                async move {
+                    match item {
+                        Ok(meta) => state.pin(meta).await,
+                        Err(error) => Err(error),
+                    }
                 }
             })
+            .buffered(FETCHES_IN_FLIGHT)
+            .filter_map(|pinned| async move { pinned.transpose() })
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        let listed = self.inner.list_with_delimiter(prefix).await?;
-        Self::record_listed(&self.listed, &listed.objects);
+        let mut listed = self.state.inner.list_with_delimiter(prefix).await?;
+        let pins = listed.objects.drain(..).map(|meta| Arc::clone(&self.state).pin(meta));
+        let pinned: Vec<Option<ObjectMeta>> = stream::iter(pins)
+            .buffered(FETCHES_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_>>()?;
+        listed.objects = pinned.into_iter().flatten().collect();
         Ok(listed)
     }
 

@@ -90,7 +90,7 @@ async fn missing_or_invalid_tokens_get_401_with_www_authenticate_on_every_route(
             assert_problem(response, StatusCode::UNAUTHORIZED).await;
         }
     }
-    assert!(app.files().iter().all(|f| !f.starts_with("raw/")), "nothing archived for refused requests");
+    assert!(app.files().await.iter().all(|f| !f.starts_with("raw/")), "nothing archived for refused requests");
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ async fn a_shop_token_on_another_shops_path_gets_403() {
     )
     .await;
     assert_problem(app.list_uploads(&token, "002", "").await, StatusCode::FORBIDDEN).await;
-    assert!(app.files().iter().all(|f| !f.starts_with("raw/")));
+    assert!(app.files().await.iter().all(|f| !f.starts_with("raw/")));
 }
 
 #[tokio::test]

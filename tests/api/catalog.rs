@@ -29,7 +29,7 @@ async fn an_accepted_upload_is_in_the_catalog_when_201_is_sent() {
     assert_eq!(table["rows"], 100);
     assert_eq!(table["partition_keys"], serde_json::json!(["shop_id", "date"]));
     assert!(
-        table["location"].as_str().unwrap().starts_with("file:///")
+        table["location"] == app.store.url_of("processed/").as_str()
             && table["location"].as_str().unwrap().ends_with("/processed/")
     );
     let columns: Vec<(String, String)> = table["columns"]
@@ -47,7 +47,7 @@ async fn an_accepted_upload_is_in_the_catalog_when_201_is_sent() {
     assert_eq!(items[1]["shop_id"], "001");
     assert_eq!(items[1]["date"], "2025-07-31");
     assert_eq!(items[1]["rows"], 20);
-    let size = std::fs::metadata(app.data_dir.join(items[1]["location"].as_str().unwrap())).unwrap().len();
+    let size = app.store.head(items[1]["location"].as_str().unwrap()).await.unwrap().expect("partition exists").size;
     assert_eq!(items[1]["bytes"], size);
     let (_, tables) = get_json(&app, &analyst, "/v1/catalog/tables").await;
     assert_eq!(tables["items"][0]["name"], "sales_processed");
@@ -106,7 +106,7 @@ async fn a_type_conflict_rejects_the_upload_with_the_column_named_and_changes_no
     let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let detail = problem["detail"].as_str().unwrap();
     assert!(detail.contains("points") && detail.contains("string") && detail.contains("bigint"), "{detail}");
-    assert!(!app.data_dir.join("processed/shop_id=001/date=2025-07-31").exists());
+    assert!(!app.files().await.iter().any(|f| f.starts_with("processed/shop_id=001/date=2025-07-31/")));
     let (_, table) = get_json(&app, &app.admin_token(), "/v1/catalog/tables/sales_processed").await;
     assert_eq!(table["partitions"], 1);
 }
@@ -129,7 +129,10 @@ async fn ddl_is_an_athena_create_external_table_with_its_partitions() {
     assert!(ddl.contains("PARTITIONED BY (shop_id string, `date` string)"));
     assert!(ddl.contains("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"));
     assert!(
-        ddl.contains("ADD IF NOT EXISTS PARTITION (shop_id='001', `date`='2025-07-30') LOCATION 'file:///"),
+        ddl.contains(&format!(
+            "ADD IF NOT EXISTS PARTITION (shop_id='001', `date`='2025-07-30') LOCATION '{}shop_id=001/date=2025-07-30/'",
+            app.store.url_of("processed/")
+        )),
         "{ddl}"
     );
     let (status, _) = get_json(&app, &app.admin_token(), "/v1/catalog/tables/nope/ddl").await;
@@ -148,7 +151,7 @@ async fn crawl_rebuilds_the_catalog_from_processed_and_reports_the_differences()
     sqlx::query("delete from catalog_partitions where sales_date = '2025-07-01'").execute(&db).await.unwrap();
     sqlx::query("update catalog_partitions set rows = 999 where sales_date = '2025-07-02'").execute(&db).await.unwrap();
     db.close().await;
-    std::fs::remove_file(app.data_dir.join("processed/shop_id=001/date=2025-07-03/data.parquet")).unwrap();
+    app.delete_object("processed/shop_id=001/date=2025-07-03/data.parquet").await;
     // Act
     let forbidden =
         app.client.post(app.url("/v1/catalog/crawl")).bearer_auth(app.token(Role::Analyst, None)).send().await.unwrap();

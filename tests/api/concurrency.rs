@@ -112,9 +112,9 @@ async fn a_trickled_body_is_cut_off_with_408_and_holds_no_lock_on_its_shop_day()
     let list: Value = app.list_uploads(&app.admin_token(), "001", "").await.json().await.unwrap();
     let statuses: Vec<&str> = list["items"].as_array().unwrap().iter().map(|u| u["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["succeeded", "failed"], "newest first: {list}");
-    let raw: Vec<String> = app.files().into_iter().filter(|f| f.starts_with("raw/")).collect();
+    let raw: Vec<String> = app.files().await.into_iter().filter(|f| f.starts_with("raw/")).collect();
     assert_eq!(raw.len(), 1, "only the normal upload is archived: {raw:?}");
-    assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+    assert!(app.temp_files().await.is_empty(), "{:?}", app.temp_files().await);
 }
 
 #[tokio::test]

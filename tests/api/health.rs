@@ -13,12 +13,10 @@ async fn healthz_and_readyz_answer_ok_when_dependencies_work() {
 
 #[tokio::test]
 async fn readyz_is_503_with_retry_after_when_storage_cannot_be_written() {
-    // Arrange: real sabotage — the scratch directory becomes a file, so no write can succeed
-    // (permissions would not stop root, which CI runs as).
+    // Arrange: real sabotage (the scratch directory becomes a file, or the bucket is deleted),
+    // so no write can succeed.
     let app = spawn_app().await;
-    let scratch = app.data_dir.join(".tmp");
-    std::fs::remove_dir_all(&scratch).unwrap();
-    std::fs::write(&scratch, b"not a directory").unwrap();
+    app.break_storage().await;
     // Act
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
     // Assert

@@ -1,14 +1,27 @@
-//! `spawn_app()`: the real application on 127.0.0.1:0 with a temp data directory and SQLite
-//! file, plus a client with one method per endpoint.
+//! `spawn_app()`: the real application on 127.0.0.1:0, plus a client with one method per
+//! endpoint and a view of its storage and database.
+//!
+//! The suite runs on both back ends, chosen by `SHOPLAKE_TEST_BACKEND` (`scripts/test.sh` runs
+//! it once per back end):
+//! - `local` (default): a temp data directory and SQLite file;
+//! - `s3`: a fresh bucket on the S3 server at `AWS_ENDPOINT_URL` (moto, started by the script)
+//!   and a fresh schema in the PostgreSQL database `SHOPLAKE_TEST_POSTGRES_URL`.
+//!
+//! Tests look at storage through the same `BlobStore` trait the service uses (`files`,
+//! `read_object`, ...), so one test body holds for both.
 
+use arrow::array::{Array, Decimal128Array, Int64Array, RecordBatchReader};
+use arrow::datatypes::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use reqwest::{Response, StatusCode};
 use shoplake::app::Application;
 use shoplake::auth::Keys;
 use shoplake::config::{self, Settings};
 use shoplake::domain::{Role, ShopId};
+use shoplake::storage::{BlobStore, LocalFs, PutMode, S3Options, S3Store, StorageError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// HS256 secret of the test apps.
 pub const TEST_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
@@ -19,13 +32,64 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     }
 });
 
+/// Where a test app keeps its data.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A directory and a SQLite file inside the test's temp directory.
+    Local,
+    /// A bucket of its own (key prefix `lake`) and a PostgreSQL schema of its own.
+    S3 {
+        /// The test's bucket.
+        bucket: String,
+        /// PostgreSQL URL whose `search_path` is the test's schema.
+        database_url: String,
+    },
+}
+
+/// The back end this run of the suite tests.
+pub fn s3_backend() -> bool {
+    std::env::var("SHOPLAKE_TEST_BACKEND").is_ok_and(|b| b == "s3")
+}
+
+impl Backend {
+    /// A fresh back end of the kind this run tests.
+    pub async fn fresh() -> Self {
+        if !s3_backend() {
+            return Backend::Local;
+        }
+        let name = uuid::Uuid::now_v7().simple().to_string();
+        let bucket = format!("t-{name}");
+        let s3 = s3_store(&bucket).await;
+        s3.client().create_bucket().bucket(&bucket).send().await.expect("the test S3 server creates a bucket");
+        let base = std::env::var("SHOPLAKE_TEST_POSTGRES_URL")
+            .expect("SHOPLAKE_TEST_POSTGRES_URL (set by scripts/test.sh for the s3 back end)");
+        let schema = format!("t_{name}");
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.expect("PostgreSQL answers");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create schema {schema}"))).execute(&mut admin).await.unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        Backend::S3 { bucket, database_url: format!("{base}{separator}options=-c%20search_path%3D{schema}") }
+    }
+}
+
+/// The test's own client of a bucket (key prefix `lake`, as the apps use).
+pub async fn s3_store(bucket: &str) -> S3Store {
+    let options =
+        S3Options { bucket: bucket.to_owned(), prefix: "lake".into(), part_size: 8 << 20, force_path_style: None };
+    S3Store::connect(&options).await.expect("S3 client")
+}
+
 /// A running app and what a test needs to talk to it.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub settings: Settings,
     pub keys: Keys,
+    /// The local data directory (back end `Local`; unused on S3).
     pub data_dir: PathBuf,
+    /// Where the app keeps its data.
+    pub backend: Backend,
+    /// The test's view of the app's storage.
+    pub store: Arc<dyn BlobStore>,
     extra: Vec<(String, String)>,
     _temp: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -41,16 +105,40 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     LazyLock::force(&TRACING);
     let temp = tempfile::tempdir().expect("temp dir");
-    start_in(temp, extra).await
+    start_in(temp, Backend::fresh().await, extra).await
 }
 
-/// Starts an app whose data directory and database live in `temp`.
-async fn start_in(temp: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
+/// The `SHOPLAKE_STORAGE` and `SHOPLAKE_DATABASE_URL` of an app on `backend` in `temp`.
+pub fn backend_env(backend: &Backend, temp: &Path) -> [(String, String); 2] {
+    let (storage, database) = match backend {
+        Backend::Local => {
+            (temp.join("data").display().to_string(), format!("sqlite://{}", temp.join("state.db").display()))
+        }
+        Backend::S3 { bucket, database_url } => (format!("s3://{bucket}/lake"), database_url.clone()),
+    };
+    [("SHOPLAKE_STORAGE".into(), storage), ("SHOPLAKE_DATABASE_URL".into(), database)]
+}
+
+/// The environment of a `shoplake serve` process on `backend` (see `server_process`): storage,
+/// database, the test secret, and the S3 server's `AWS_*` variables.
+pub fn server_env(backend: &Backend, dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = backend_env(backend, dir).into_iter().collect();
+    env.push(("SHOPLAKE_JWT_SECRET".into(), TEST_SECRET.into()));
+    env.push(("SHOPLAKE_LOG".into(), "warn".into()));
+    for name in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.into(), value));
+        }
+    }
+    env
+}
+
+/// Starts an app on `backend` (whose local files live in `temp`).
+async fn start_in(temp: tempfile::TempDir, backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let data_dir = temp.path().join("data");
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("SHOPLAKE_LISTEN".into(), "127.0.0.1:0".into());
-    env.insert("SHOPLAKE_STORAGE".into(), data_dir.display().to_string());
-    env.insert("SHOPLAKE_DATABASE_URL".into(), format!("sqlite://{}", temp.path().join("state.db").display()));
+    env.extend(backend_env(&backend, temp.path()));
     env.insert("SHOPLAKE_JWT_SECRET".into(), TEST_SECRET.into());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
@@ -63,7 +151,13 @@ async fn start_in(temp: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
+    let store: Arc<dyn BlobStore> = match &backend {
+        Backend::Local => Arc::new(LocalFs::open(&data_dir).await.unwrap()),
+        Backend::S3 { bucket, .. } => Arc::new(s3_store(bucket).await),
+    };
     TestApp {
+        backend,
+        store,
         address,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         settings,
@@ -137,14 +231,94 @@ impl TestApp {
         self.client.get(self.url(&format!("/v1/shops/{shop}/uploads{query}"))).bearer_auth(token).send().await.unwrap()
     }
 
-    /// All files under the data directory (relative paths, sorted), excluding the state files.
-    pub fn files(&self) -> Vec<String> {
-        files_in(&self.data_dir)
+    /// Every stored object's key (sorted): `raw/...`, `processed/...`, `rejected/...`.
+    pub async fn files(&self) -> Vec<String> {
+        let listed = self.store.list("").await.expect("storage lists");
+        listed.into_iter().map(|o| o.key).filter(|k| !k.starts_with(".shoplake/")).collect()
     }
 
-    /// Files left in the storage's temporary directory.
-    pub fn temp_files(&self) -> Vec<String> {
-        self.files().into_iter().filter(|f| f.starts_with(".tmp/")).collect()
+    /// What interrupted puts left: files in the local store's temporary directory, or open
+    /// multipart uploads in the bucket.
+    pub async fn temp_files(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Local => files_in(&self.data_dir.join(".tmp")),
+            Backend::S3 { bucket, .. } => {
+                let s3 = s3_store(bucket).await;
+                let open = s3.client().list_multipart_uploads().bucket(bucket).send().await.unwrap();
+                open.uploads().iter().filter_map(|u| u.key().map(str::to_owned)).collect()
+            }
+        }
+    }
+
+    /// Leaves what a put cut off by a crash leaves: a temporary file, or an open multipart
+    /// upload (with one part) in the bucket.
+    pub async fn leave_incomplete_put(&self) {
+        match &self.backend {
+            Backend::Local => std::fs::write(self.data_dir.join(".tmp/0000.parquet.part"), "junk").unwrap(),
+            Backend::S3 { bucket, .. } => {
+                let s3 = s3_store(bucket).await;
+                let key = "lake/processed/shop_id=009/date=2025-07-30/data.parquet";
+                let open = s3.client().create_multipart_upload().bucket(bucket).key(key).send().await.unwrap();
+                s3.client()
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(open.upload_id().unwrap())
+                    .part_number(1)
+                    .body(b"junk".to_vec().into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Makes storage refuse every write: the local scratch directory becomes a file (root
+    /// ignores permissions), or the bucket is deleted.
+    pub async fn break_storage(&self) {
+        match &self.backend {
+            Backend::Local => {
+                let scratch = self.data_dir.join(".tmp");
+                std::fs::remove_dir_all(&scratch).unwrap();
+                std::fs::write(&scratch, b"not a directory").unwrap();
+            }
+            Backend::S3 { bucket, .. } => {
+                let s3 = s3_store(bucket).await;
+                for object in s3.list("").await.unwrap() {
+                    s3.delete(&object.key).await.unwrap();
+                }
+                s3.client().delete_bucket().bucket(bucket).send().await.expect("bucket deleted");
+            }
+        }
+    }
+
+    /// An object's bytes, `None` when there is none at `key`.
+    pub async fn read_object(&self, key: &str) -> Option<Vec<u8>> {
+        let mut reader = match self.store.get(key).await {
+            Ok(reader) => reader,
+            Err(StorageError::NotFound(_)) => return None,
+            Err(other) => panic!("reading {key}: {other}"),
+        };
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut bytes).await.expect("object reads");
+        Some(bytes)
+    }
+
+    /// Deletes an object behind the service's back (sabotage).
+    pub async fn delete_object(&self, key: &str) {
+        self.store.delete(key).await.expect("object deleted");
+    }
+
+    /// Deletes every object under a prefix behind the service's back.
+    pub async fn delete_objects_under(&self, prefix: &str) {
+        for object in self.store.list(prefix).await.unwrap() {
+            self.delete_object(&object.key).await;
+        }
+    }
+
+    /// Writes an object behind the service's back.
+    pub async fn write_object(&self, key: &str, bytes: &[u8]) {
+        self.store.put_stream(key, &mut &bytes[..], PutMode::Replace).await.expect("object written");
     }
 
     /// Stops the server and starts a new one on the same data directory and database (as after
@@ -160,12 +334,14 @@ impl TestApp {
         let mut extra = self.extra.clone();
         extra.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        start_in(temp, &extra).await
+        start_in(temp, self.backend.clone(), &extra).await
     }
 
-    /// A connection to the app's SQLite state database, for checks and sabotage.
-    pub async fn database(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&self.settings.database_url).await.unwrap()
+    /// A connection pool to the app's state database (SQLite or PostgreSQL), for checks and
+    /// sabotage; write portable SQL with `$1` placeholders.
+    pub async fn database(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.settings.database_url).await.unwrap()
     }
 
     /// Stops the server gracefully and waits for it.
@@ -240,4 +416,33 @@ pub fn sample_total_cents(rows: usize) -> i128 {
 pub fn sample_total(rows: usize) -> String {
     let cents = sample_total_cents(rows);
     format!("{}.{:02}00", cents / 100, cents % 100)
+}
+
+/// Reads a partition file: (row count, SUM(price * quantity) in cents, price and sold_at types).
+pub async fn read_partition(app: &TestApp, key: &str) -> (usize, i128, DataType, DataType) {
+    partition_figures(app.read_object(key).await.expect("partition file exists"))
+}
+
+/// (row count, SUM(price * quantity) in cents, price and sold_at types) of a Parquet file's bytes.
+pub fn partition_figures(parquet: Vec<u8>) -> (usize, i128, DataType, DataType) {
+    let file = bytes::Bytes::from(parquet);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let schema = reader.schema();
+    let price_type = schema.field_with_name("price").unwrap().data_type().clone();
+    let sold_at_type = schema.field_with_name("sold_at").unwrap().data_type().clone();
+    assert!(
+        schema.field_with_name("shop_id").is_err() && schema.field_with_name("date").is_err(),
+        "partition columns live in the path only"
+    );
+    let (mut rows, mut total) = (0usize, 0i128);
+    for batch in reader {
+        let batch = batch.unwrap();
+        let price = batch.column_by_name("price").unwrap().as_any().downcast_ref::<Decimal128Array>().unwrap().clone();
+        let quantity = batch.column_by_name("quantity").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+        for row in 0..batch.num_rows() {
+            total += price.value(row) * quantity.value(row) as i128;
+        }
+        rows += batch.num_rows();
+    }
+    (rows, total / 100, price_type, sold_at_type) // scale 4 -> cents
 }

@@ -1,13 +1,20 @@
 //! One integration-test binary (one link step): a module per resource.
+//!
+//! The suite runs once per back end (`scripts/test.sh`): local directory + SQLite, then S3 +
+//! PostgreSQL (`SHOPLAKE_TEST_BACKEND=s3`, see `helpers`). Every module runs on both, except:
+//! - `local_only`: what only exists locally (the CLI on a data directory, SIGKILL cycles on a
+//!   SQLite file, tmpfs and SQLite-file faults);
+//! - `s3_only`: what only exists with S3 + PostgreSQL (several replicas on one bucket and one
+//!   database, the S3 server or the database connection failing).
+//!
+//! `.config/nextest.toml` selects them: the default profile leaves out `s3_only`, the `s3`
+//! profile runs this binary without `local_only`.
 
 mod auth;
 mod catalog;
-mod cli;
 mod concurrency;
-mod crash;
 mod errors;
 mod external;
-mod faults;
 mod health;
 mod helpers;
 mod openapi;
@@ -17,3 +24,16 @@ mod reconcile;
 mod security;
 mod server_process;
 mod uploads;
+
+/// Tests of the local back end only.
+mod local_only {
+    mod cli;
+    mod crash;
+    mod faults;
+}
+
+/// Tests of the S3 + PostgreSQL back end only.
+mod s3_only {
+    mod faults;
+    mod replicas;
+}

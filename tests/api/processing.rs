@@ -1,38 +1,12 @@
 //! Uploads are cleaned into their partition while the shop waits: 201 means the rows are in
 //! `processed/`; re-uploads replace, duplicates and replays write nothing, bad files touch nothing.
 
-use crate::helpers::{assert_problem, sample_csv, sample_total_cents, spawn_app, TestApp};
-use arrow::array::{Array, Decimal128Array, Int64Array, RecordBatchReader};
+use crate::helpers::{assert_problem, read_partition, sample_csv, sample_total_cents, spawn_app, TestApp};
 use arrow::datatypes::{DataType, TimeUnit};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 const PARTITION: &str = "processed/shop_id=001/date=2025-07-30/data.parquet";
-
-/// Reads a partition file: (row count, SUM(price * quantity) in cents, price and sold_at types).
-fn read_partition(app: &TestApp, key: &str) -> (usize, i128, DataType, DataType) {
-    let file = std::fs::File::open(app.data_dir.join(key)).expect("partition file exists");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-    let schema = reader.schema();
-    let price_type = schema.field_with_name("price").unwrap().data_type().clone();
-    let sold_at_type = schema.field_with_name("sold_at").unwrap().data_type().clone();
-    assert!(
-        schema.field_with_name("shop_id").is_err() && schema.field_with_name("date").is_err(),
-        "partition columns live in the path only"
-    );
-    let (mut rows, mut total) = (0usize, 0i128);
-    for batch in reader {
-        let batch = batch.unwrap();
-        let price = batch.column_by_name("price").unwrap().as_any().downcast_ref::<Decimal128Array>().unwrap().clone();
-        let quantity = batch.column_by_name("quantity").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
-        for row in 0..batch.num_rows() {
-            total += price.value(row) * quantity.value(row) as i128;
-        }
-        rows += batch.num_rows();
-    }
-    (rows, total / 100, price_type, sold_at_type) // scale 4 -> cents
-}
 
 async fn upload(app: &TestApp, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
     let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", body).await;
@@ -52,12 +26,12 @@ async fn accepted_upload_answers_201_with_its_rows_already_in_processed() {
     );
     assert_eq!(upload["processed_key"], PARTITION);
     assert!(upload["finished_at"].is_string());
-    let (rows, total, price_type, sold_at_type) = read_partition(&app, PARTITION);
+    let (rows, total, price_type, sold_at_type) = read_partition(&app, PARTITION).await;
     assert_eq!(rows, 300);
     assert_eq!(total, sample_total_cents(300));
     assert_eq!(price_type, DataType::Decimal128(18, 4));
     assert_eq!(sold_at_type, DataType::Timestamp(TimeUnit::Microsecond, None));
-    assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+    assert!(app.temp_files().await.is_empty(), "{:?}", app.temp_files().await);
 }
 
 #[tokio::test]
@@ -70,7 +44,7 @@ async fn a_later_upload_replaces_the_partition_and_supersedes_the_earlier_one() 
         app.get_upload(&app.shop_token("001"), first["id"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(first_now["status"], "superseded");
     assert_eq!(first_now["superseded_by"], second["id"]);
-    assert_eq!(read_partition(&app, PARTITION).0, 25);
+    assert_eq!(read_partition(&app, PARTITION).await.0, 25);
 }
 
 #[tokio::test]
@@ -78,13 +52,13 @@ async fn reupload_of_same_bytes_returns_200_and_writes_nothing() {
     let app = spawn_app().await;
     let body = sample_csv("2025-07-30", 10);
     let (_, first) = upload(&app, body.clone()).await;
-    let files_before = app.files();
-    let partition_before = std::fs::read(app.data_dir.join(PARTITION)).unwrap();
+    let files_before = app.files().await;
+    let partition_before = app.read_object(PARTITION).await.unwrap();
     let (status, again) = upload(&app, body).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["id"], first["id"]);
-    assert_eq!(app.files(), files_before, "no new raw file, nothing replaced");
-    assert_eq!(std::fs::read(app.data_dir.join(PARTITION)).unwrap(), partition_before);
+    assert_eq!(app.files().await, files_before, "no new raw file, nothing replaced");
+    assert_eq!(app.read_object(PARTITION).await.unwrap(), partition_before);
     let list: Value = app.list_uploads(&app.shop_token("001"), "001", "").await.json().await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "no upload recorded for the duplicate");
 }
@@ -99,7 +73,7 @@ async fn same_bytes_as_a_superseded_upload_become_current_again_with_duplicate_o
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(revert["status"], "succeeded");
     assert_eq!(revert["duplicate_of"], first["id"]);
-    assert_eq!(read_partition(&app, PARTITION).0, 10);
+    assert_eq!(read_partition(&app, PARTITION).await.0, 10);
 }
 
 #[tokio::test]
@@ -122,8 +96,8 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_other_bytes() {
     assert_eq!(replay.json::<Value>().await.unwrap()["id"], first["id"]);
     let other_bytes = send(sample_csv("2025-07-30", 6), "pos-7-20250730").await.unwrap();
     assert_problem(other_bytes, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(read_partition(&app, PARTITION).0, 5, "neither the replay nor the refused request wrote");
-    let raw_files = app.files().into_iter().filter(|f| f.starts_with("raw/")).count();
+    assert_eq!(read_partition(&app, PARTITION).await.0, 5, "neither the replay nor the refused request wrote");
+    let raw_files = app.files().await.into_iter().filter(|f| f.starts_with("raw/")).count();
     assert_eq!(raw_files, 1);
 }
 
@@ -132,7 +106,7 @@ async fn too_many_rejected_rows_get_422_and_leave_the_previous_partition_untouch
     // Arrange: a good day, then a file with 2 bad rows in 10 (20 % > 5 %).
     let app = spawn_app().await;
     upload(&app, sample_csv("2025-07-30", 8)).await;
-    let before = std::fs::read(app.data_dir.join(PARTITION)).unwrap();
+    let before = app.read_object(PARTITION).await.unwrap();
     let mut bad = sample_csv("2025-07-30", 8);
     bad.push_str(
         "T-X1,2025-07-30T11:00:00,SKU1,Tea,two,1.00,EUR,card\nT-X2,2025-07-31T11:00:00,SKU1,Tea,1,1.00,EUR,card\n",
@@ -146,7 +120,7 @@ async fn too_many_rejected_rows_get_422_and_leave_the_previous_partition_untouch
     assert_eq!(errors[0]["line"], 10);
     assert_eq!(errors[0]["column"], "quantity");
     assert_eq!(errors[1]["column"], "sold_at");
-    assert_eq!(std::fs::read(app.data_dir.join(PARTITION)).unwrap(), before, "processed/ untouched");
+    assert_eq!(app.read_object(PARTITION).await.unwrap(), before, "processed/ untouched");
     let id = problem["upload_id"].as_str().unwrap();
     let upload: Value = app.get_upload(&app.shop_token("001"), id).await.json().await.unwrap();
     assert_eq!(upload["status"], "rejected");
@@ -186,7 +160,7 @@ async fn header_only_file_is_a_valid_day_without_sales() {
     let (status, upload) = upload(&app, sample_csv("2025-07-30", 0)).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(upload["rows_total"], 0);
-    let (rows, _, price_type, _) = read_partition(&app, PARTITION);
+    let (rows, _, price_type, _) = read_partition(&app, PARTITION).await;
     assert_eq!(rows, 0);
     assert_eq!(price_type, DataType::Decimal128(18, 4));
 }
@@ -206,7 +180,7 @@ async fn unusable_files_get_422_with_the_reason() {
         assert!(detail.contains(reason), "{reason}: {detail}");
         assert!(problem["upload_id"].is_string());
     }
-    assert!(!app.data_dir.join(PARTITION).exists());
+    assert_eq!(app.read_object(PARTITION).await, None);
 }
 
 #[tokio::test]
@@ -222,7 +196,7 @@ async fn concurrent_uploads_of_one_shop_day_leave_exactly_one_current_upload() {
     assert_eq!(current.len(), 1, "{items:#?}");
     assert!(items.iter().filter(|u| u["status"] != "succeeded").all(|u| u["status"] == "superseded"));
     assert_eq!(
-        read_partition(&app, PARTITION).0 as i64,
+        read_partition(&app, PARTITION).await.0 as i64,
         current[0]["rows_accepted"].as_i64().unwrap(),
         "the partition holds the current upload's rows"
     );

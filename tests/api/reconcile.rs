@@ -16,30 +16,30 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
     // ...then rewind the state to "B was processing when the process died" (A still current),
     // plus C, whose body was stored but not yet recorded, and a stray temporary file.
     let db = app.database().await;
-    sqlx::query("update uploads set status = 'processing', finished_at = null, processed_key = null where id = ?")
+    sqlx::query("update uploads set status = 'processing', finished_at = null, processed_key = null where id = $1")
         .bind(&b_id)
         .execute(&db)
         .await
         .unwrap();
-    sqlx::query("update uploads set status = 'succeeded', superseded_by = null where id = ?")
+    sqlx::query("update uploads set status = 'succeeded', superseded_by = null where id = $1")
         .bind(&a_id)
         .execute(&db)
         .await
         .unwrap();
     let c_id = uuid::Uuid::now_v7().to_string();
-    sqlx::query("insert into uploads (id, shop_id, sales_date, status, received_at, updated_at) values (?, '001', '2025-07-31', 'received', 0, 0)")
+    sqlx::query("insert into uploads (id, shop_id, sales_date, status, received_at, updated_at) values ($1, '001', '2025-07-31', 'received', 0, 0)")
         .bind(&c_id)
         .execute(&db)
         .await
         .unwrap();
     db.close().await;
-    let c_raw = app.data_dir.join(format!("raw/shop_id=001/date=2025-07-31/{c_id}.csv"));
-    std::fs::create_dir_all(c_raw.parent().unwrap()).unwrap();
-    std::fs::write(&c_raw, "half a file").unwrap();
-    std::fs::write(app.data_dir.join(".tmp/0000.parquet.part"), "junk").unwrap();
+    let c_raw = format!("raw/shop_id=001/date=2025-07-31/{c_id}.csv");
+    app.write_object(&c_raw, b"half a file").await;
+    app.leave_incomplete_put().await;
 
-    // Act
-    let app = app.restart().await;
+    // Act: a restart once no request can still be writing (older than the request timeout).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let app = app.restart_with(&[("SHOPLAKE_REQUEST_TIMEOUT_SECS", "1")]).await;
 
     // Assert
     let get = |id: String| {
@@ -53,8 +53,8 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
     assert_eq!(a_now["status"], "superseded");
     assert_eq!(a_now["superseded_by"], b_id.as_str());
     assert_eq!(c_now["status"], "failed");
-    assert!(!c_raw.exists(), "an unrecorded raw object is removed");
-    assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+    assert_eq!(app.read_object(&c_raw).await, None, "an unrecorded raw object is removed");
+    assert!(app.temp_files().await.is_empty(), "{:?}", app.temp_files().await);
     let in_flight: Value =
         app.list_uploads(&app.admin_token(), "001", "?status=processing").await.json().await.unwrap();
     assert_eq!(in_flight["items"].as_array().unwrap().len(), 0);
@@ -69,18 +69,17 @@ async fn restart_rebuilds_a_missing_partition_file_from_raw_or_drops_it_from_the
         let response = app.upload_csv(&app.shop_token(shop), shop, "2025-07-30", sample_csv("2025-07-30", rows)).await;
         assert_eq!(response.status(), 201);
     }
-    let data_dir = app.data_dir.clone();
-    let parquet = |shop: &str| data_dir.join(format!("processed/shop_id={shop}/date=2025-07-30/data.parquet"));
-    let original_001 = std::fs::read(parquet("001")).unwrap();
-    std::fs::remove_file(parquet("001")).unwrap();
-    std::fs::remove_file(parquet("002")).unwrap();
-    std::fs::remove_dir_all(app.data_dir.join("raw/shop_id=002")).unwrap();
+    let parquet = |shop: &str| format!("processed/shop_id={shop}/date=2025-07-30/data.parquet");
+    let original_001 = app.read_object(&parquet("001")).await.unwrap();
+    app.delete_object(&parquet("001")).await;
+    app.delete_object(&parquet("002")).await;
+    app.delete_objects_under("raw/shop_id=002/").await;
 
     // Act
     let app = app.restart().await;
 
     // Assert: 001 is rebuilt byte for byte; 002 is no longer claimed by the catalog.
-    assert_eq!(std::fs::read(parquet("001")).unwrap(), original_001);
+    assert_eq!(app.read_object(&parquet("001")).await.unwrap(), original_001);
     let partitions: Value = app
         .client
         .get(app.url("/v1/catalog/tables/sales_processed/partitions"))
@@ -94,7 +93,7 @@ async fn restart_rebuilds_a_missing_partition_file_from_raw_or_drops_it_from_the
     let shops: Vec<&str> =
         partitions["items"].as_array().unwrap().iter().map(|p| p["shop_id"].as_str().unwrap()).collect();
     assert_eq!(shops, ["001"], "{partitions}");
-    assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+    assert!(app.temp_files().await.is_empty(), "{:?}", app.temp_files().await);
 }
 
 #[tokio::test]
@@ -108,7 +107,7 @@ async fn the_running_service_finishes_an_upload_abandoned_in_flight_without_a_re
         app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 15)).await.json().await.unwrap();
     let id = upload["id"].as_str().unwrap().to_owned();
     let db = app.database().await;
-    sqlx::query("update uploads set status = 'processing', finished_at = null where id = ?")
+    sqlx::query("update uploads set status = 'processing', finished_at = null where id = $1")
         .bind(&id)
         .execute(&db)
         .await

@@ -28,6 +28,7 @@ async fn path_traversal_in_any_path_segment_or_form_field_is_refused_and_writes_
     let admin = app.admin_token();
     let root = app.data_dir.parent().unwrap().to_path_buf();
     let before = tree(&root);
+    let objects_before = app.files().await;
     let hostile = ["..%2F..%2Fetc", "001%2F..%2F002", "a%5C..%5Cb", "..%00", "%2F"];
 
     // Act + Assert: shop ids in the upload and list paths.
@@ -62,6 +63,8 @@ async fn path_traversal_in_any_path_segment_or_form_field_is_refused_and_writes_
     let upload = app.upload_multipart(&admin, "001", "../../../etc", "day.csv", body).await;
     assert_problem(upload, StatusCode::BAD_REQUEST).await;
 
-    // Nothing was written anywhere under the test's directory (the state database aside).
+    // Nothing was written anywhere under the test's directory (the state database aside), nor
+    // in storage.
     assert_eq!(tree(&root), before);
+    assert_eq!(app.files().await, objects_before);
 }

@@ -25,7 +25,7 @@ async fn raw_csv_upload_is_archived_byte_for_byte_under_the_contract_key() {
     assert_eq!(upload["sha256"], hex::encode(Sha256::digest(body.as_bytes())));
     let raw_key = format!("raw/shop_id=001/date=2025-07-30/{id}.csv");
     assert_eq!(upload["raw_key"], raw_key);
-    assert_eq!(std::fs::read(app.data_dir.join(&raw_key)).unwrap(), body.as_bytes());
+    assert_eq!(app.read_object(&raw_key).await.unwrap(), body.as_bytes());
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
 }
 
@@ -40,7 +40,7 @@ async fn multipart_upload_takes_the_date_part_and_keeps_the_file_name() {
     assert_eq!(upload["date"], "2025-07-31");
     assert_eq!(upload["filename"], "day.csv", "directories are stripped from client file names");
     let raw_key = upload["raw_key"].as_str().unwrap();
-    assert_eq!(std::fs::read(app.data_dir.join(raw_key)).unwrap(), body);
+    assert_eq!(app.read_object(raw_key).await.unwrap(), body);
 }
 
 #[tokio::test]
@@ -65,7 +65,7 @@ async fn gzip_body_is_archived_unchanged_as_csv_gz() {
     assert!(raw_key.ends_with(".csv.gz"), "{raw_key}");
     assert_eq!(upload["bytes"], gz.len());
     assert_eq!(upload["sha256"], hex::encode(Sha256::digest(&gz)));
-    assert_eq!(std::fs::read(app.data_dir.join(raw_key)).unwrap(), gz);
+    assert_eq!(app.read_object(raw_key).await.unwrap(), gz);
 }
 
 #[tokio::test]
@@ -73,8 +73,8 @@ async fn announced_oversized_body_gets_413_before_anything_is_written() {
     let app = spawn_app_with(&[("SHOPLAKE_MAX_UPLOAD_BYTES", "1000")]).await;
     let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", vec![b'a'; 5000]).await;
     assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
-    assert!(app.files().iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files());
-    assert!(app.temp_files().is_empty());
+    assert!(app.files().await.iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files().await);
+    assert!(app.temp_files().await.is_empty());
 }
 
 #[tokio::test]
@@ -90,8 +90,8 @@ async fn streamed_body_over_the_limit_gets_413_and_leaves_no_file() {
     let id = problem["upload_id"].as_str().expect("the refused upload is recorded");
     let status: serde_json::Value = app.get_upload(&app.admin_token(), id).await.json().await.unwrap();
     assert_eq!(status["status"], "failed");
-    assert!(app.files().iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files());
-    assert!(app.temp_files().is_empty());
+    assert!(app.files().await.iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files().await);
+    assert!(app.temp_files().await.is_empty());
 }
 
 #[tokio::test]
@@ -131,8 +131,8 @@ async fn dropped_connection_leaves_no_file_and_a_failed_upload() {
     }
     assert_eq!(last["status"], "failed", "{last}");
     assert!(last["raw_key"].is_null());
-    assert!(app.files().iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files());
-    assert!(app.temp_files().is_empty(), "{:?}", app.temp_files());
+    assert!(app.files().await.iter().all(|f| !f.starts_with("raw/")), "{:?}", app.files().await);
+    assert!(app.temp_files().await.is_empty(), "{:?}", app.temp_files().await);
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn bad_shop_id_or_date_gets_400_naming_the_value() {
         .await
         .unwrap();
     assert_problem(missing, StatusCode::BAD_REQUEST).await;
-    assert!(app.files().iter().all(|f| !f.starts_with("raw/")));
+    assert!(app.files().await.iter().all(|f| !f.starts_with("raw/")));
 }
 
 #[tokio::test]

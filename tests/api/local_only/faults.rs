@@ -130,7 +130,7 @@ async fn locked_database_gets_503_with_retry_after_and_recovers_when_released() 
     let app = spawn_app_with(&[("SHOPLAKE_DATABASE_TIMEOUT_MS", "300")]).await;
     let token = app.shop_token("001");
     assert_eq!(app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 10)).await.status(), 201);
-    let files_before = app.files();
+    let files_before = app.files().await;
     let db = app.database().await;
     let mut locker = db.acquire().await.unwrap();
     sqlx::raw_sql("begin exclusive").execute(&mut *locker).await.unwrap();
@@ -141,7 +141,7 @@ async fn locked_database_gets_503_with_retry_after_and_recovers_when_released() 
     // Assert: refused before anything was stored.
     assert_retry_after(&response);
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_eq!(app.files(), files_before);
+    assert_eq!(app.files().await, files_before);
     sqlx::raw_sql("rollback").execute(&mut *locker).await.unwrap();
     drop(locker);
     let retried = app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 20)).await;
@@ -157,7 +157,7 @@ async fn removed_database_file_gets_503_and_no_upload_is_accepted_into_a_ghost_f
     let app = spawn_app().await;
     let token = app.shop_token("001");
     assert_eq!(app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 10)).await.status(), 201);
-    let files_before = app.files();
+    let files_before = app.files().await;
     let db_file = app.settings.database_url.trim_start_matches("sqlite://").to_owned();
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{db_file}{suffix}"));
@@ -172,7 +172,7 @@ async fn removed_database_file_gets_503_and_no_upload_is_accepted_into_a_ghost_f
     let problem = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(!problem["detail"].as_str().unwrap().contains(&db_file), "no internals in 5xx: {problem}");
     assert_eq!(ready.status(), 503);
-    assert_eq!(app.files(), files_before, "nothing was stored");
+    assert_eq!(app.files().await, files_before, "nothing was stored");
 }
 
 #[tokio::test]
