@@ -526,6 +526,29 @@ mod tests {
     }
 
     #[test]
+    fn database_pool_and_s3_settings_parse_and_refuse_bad_values() {
+        let s = load(
+            None,
+            &env(&[
+                ("SHOPLAKE_DATABASE_MAX_CONNECTIONS", "32"),
+                ("SHOPLAKE_DATABASE_STATEMENT_TIMEOUT_MS", "1500"),
+                ("SHOPLAKE_S3_PART_SIZE", "16MiB"),
+                ("SHOPLAKE_S3_FORCE_PATH_STYLE", "false"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database_max_connections, 32);
+        assert_eq!(s.database_statement_timeout, Duration::from_millis(1500));
+        assert_eq!(s.s3_part_size, 16 << 20);
+        assert_eq!(s.s3_force_path_style, Some(false));
+        assert_eq!(load(None, &env(&[])).unwrap().s3_force_path_style, None, "auto by default");
+        let err = load(None, &env(&[("SHOPLAKE_S3_PART_SIZE", "1MiB")])).unwrap_err().to_string();
+        assert!(err.contains("SHOPLAKE_S3_PART_SIZE") && err.contains("5MiB"), "{err}");
+        let err = load(None, &env(&[("SHOPLAKE_DATABASE_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
+        assert!(err.contains("SHOPLAKE_DATABASE_MAX_CONNECTIONS"), "{err}");
+    }
+
+    #[test]
     fn byte_sizes_accept_units() {
         assert_eq!(parse_byte_size("256MiB"), Some(268_435_456));
         assert_eq!(parse_byte_size("1GiB"), Some(1 << 30));

@@ -62,7 +62,7 @@ pub mod dependencies {
         }
     }
 
-    /// S3 (the storage and the query engine's reads are counted by the storage's client).
+    /// S3: the storage's requests (retries included) and the query engine's reads.
     pub static S3: Calls = Calls::new();
     /// The state database.
     pub static DATABASE: Calls = Calls::new();

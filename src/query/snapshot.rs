@@ -230,7 +230,7 @@ impl Remote {
     /// object's), else remembered for `If-Match`. `None`: it was deleted since it was listed.
     async fn pin(self: Arc<Self>, meta: ObjectMeta) -> Result<Option<ObjectMeta>> {
         if meta.size <= WHOLE_OBJECT_MAX_BYTES && self.take_budget(meta.size) {
-            let result = match self.inner.get_opts(&meta.location, GetOptions::default()).await {
+            let result = match counted(self.inner.get_opts(&meta.location, GetOptions::default()).await) {
                 Ok(result) => result,
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
                 Err(other) => return Err(other),
@@ -246,6 +246,19 @@ impl Remote {
         self.listed.lock().unwrap_or_else(|e| e.into_inner()).insert(meta.location.clone(), meta.clone());
         Ok(Some(meta))
     }
+}
+
+/// Counts one read of the query engine in the S3 figures of `/metrics` (its client retries on
+/// its own; a 404 or 412 is an answer, not a failure).
+fn counted<T>(result: Result<T>) -> Result<T> {
+    use crate::metrics::dependencies::S3;
+    S3.attempt();
+    let failed = matches!(
+        &result,
+        Err(error) if !matches!(error, object_store::Error::NotFound { .. } | object_store::Error::Precondition { .. })
+    );
+    S3.finished(failed);
+    result
 }
 
 /// A failed `If-Match` is a replacement the engine answers by running the query again.
@@ -298,7 +311,7 @@ impl ObjectStore for PinnedRemoteStore {
                 options.if_match = listed.e_tag;
             }
         }
-        self.state.inner.get_opts(location, options).await.map_err(replaced)
+        counted(self.state.inner.get_opts(location, options).await).map_err(replaced)
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {

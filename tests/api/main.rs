@@ -36,4 +36,5 @@ mod local_only {
 mod s3_only {
     mod faults;
     mod replicas;
+    mod storage;
 }
