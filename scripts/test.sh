@@ -25,6 +25,7 @@ export SHOPLAKE_TEST_PYTHON="$PWD/$VENV/bin/python"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
   for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+  pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1; }
 fi
 PG_DATABASE="shoplake_test_$$"
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "create database $PG_DATABASE"

@@ -238,6 +238,8 @@ impl Application {
         let router = crate::http::router(self.state);
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
+        // The sweeper is gone before this instance stops announcing itself alive.
+        let _ = sweeper.await;
         served.context("HTTP server failed")?;
         db.close().await;
         tracing::info!("shoplake stopped");

@@ -26,24 +26,26 @@ pub mod dependencies {
     #[derive(Debug, Default)]
     pub struct Calls {
         attempts: AtomicU64,
-        operations: AtomicU64,
+        retries: AtomicU64,
         errors: AtomicU64,
     }
 
     impl Calls {
         const fn new() -> Self {
-            Self { attempts: AtomicU64::new(0), operations: AtomicU64::new(0), errors: AtomicU64::new(0) }
+            Self { attempts: AtomicU64::new(0), retries: AtomicU64::new(0), errors: AtomicU64::new(0) }
         }
 
-        /// One request sent (a first try or a retry).
-        pub fn attempt(&self) {
+        /// One request sent: a first try, or a `retry` of the same operation.
+        pub fn attempt(&self, retry: bool) {
             self.attempts.fetch_add(1, Ordering::Relaxed);
+            if retry {
+                self.retries.fetch_add(1, Ordering::Relaxed);
+            }
         }
 
         /// One operation over, after all its attempts; `failed` when it ended in an error of the
         /// dependency (unreachable, 5xx, throttled), not in an answer like 404.
         pub fn finished(&self, failed: bool) {
-            self.operations.fetch_add(1, Ordering::Relaxed);
             if failed {
                 self.errors.fetch_add(1, Ordering::Relaxed);
             }
@@ -56,9 +58,8 @@ pub mod dependencies {
 
         /// (requests sent, retries, errors).
         pub fn snapshot(&self) -> (u64, u64, u64) {
-            let attempts = self.attempts.load(Ordering::Relaxed);
-            let operations = self.operations.load(Ordering::Relaxed);
-            (attempts, attempts.saturating_sub(operations), self.errors.load(Ordering::Relaxed))
+            let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+            (load(&self.attempts), load(&self.retries), load(&self.errors))
         }
     }
 

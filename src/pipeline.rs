@@ -184,7 +184,9 @@ impl Pipeline {
 
         let _shop_day = self.lock_shop_day(&incoming.shop, &incoming.date).await?;
         let current = uploads.current(&incoming.shop, &incoming.date).await?;
-        let duplicate = current.as_ref().filter(|c| c.sha256.as_deref() == Some(summary.sha256_hex.as_str()));
+        // (Never this upload itself: a reconciler that took it over may have committed it.)
+        let duplicate =
+            current.as_ref().filter(|c| c.id != id && c.sha256.as_deref() == Some(summary.sha256_hex.as_str()));
         if let Some(key) = &incoming.idempotency_key {
             let answer = duplicate.map_or(id, |d| d.id);
             if let Some(first) =

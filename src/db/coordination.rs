@@ -19,12 +19,16 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 use std::time::Duration;
 
-/// Lock namespaces (the first key of two-key advisory locks): ASCII `SHOP` and `INST`.
-const SHOP_DAY: i32 = 0x5348_4f50;
-const INSTANCE: i32 = 0x494e_5354;
-
 /// How often the liveness connection is checked (and re-taken when it dropped).
 const LIVENESS_CHECK: Duration = Duration::from_secs(2);
+/// Longest wait for one liveness check or reconnection (a half-open connection never answers).
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an instance may look gone while it is in fact alive: its liveness session dropped
+/// and the keeper has not taken the lock again yet (one check plus one reconnection). A
+/// reconciler takes over a gone instance's upload only once the upload has not changed for
+/// this long.
+pub const TAKEOVER_GRACE: Duration = Duration::from_secs(10);
 
 /// The identity of one running process (a `serve` replica or a CLI run): a UUIDv7.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,15 +78,19 @@ impl Coordination {
             .acquire_timeout(options.timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    // Waiting for a shop-day lock may take as long as another replica's commit.
-                    let setup = format!("set statement_timeout = 0; set lock_timeout = {lock_wait};");
+                    // Waiting for a shop-day lock may take as long as another replica's commit,
+                    // and the lock's transaction stays idle while the partition is written: a
+                    // server-side idle timeout would end it and free the lock mid-commit.
+                    let setup = format!(
+                        "set statement_timeout = 0; set lock_timeout = {lock_wait}; set idle_in_transaction_session_timeout = 0;"
+                    );
                     sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(&mut *conn).await?;
                     Ok(())
                 })
             })
             .connect(url)
             .await?;
-        let key = key_of(instance.as_str());
+        let key = key_of("instance", instance.as_str());
         let session: Session = std::sync::Arc::new(tokio::sync::Mutex::new(Some(hold_liveness(url, key).await?)));
         let keeper = tokio::spawn(keep_alive(url.to_owned(), key, session.clone()));
         Ok(Self { locks, session, keeper: std::sync::Mutex::new(Some(keeper)) })
@@ -90,32 +98,28 @@ impl Coordination {
 
     pub(super) async fn lock_shop_day(&self, shop: &ShopId, date: &SalesDate) -> DbResult<ShopDayLock> {
         let mut held = self.locks.begin().await?;
-        sqlx::query("select count(*) as n from (select pg_advisory_xact_lock($1, $2)) as taken")
-            .bind(SHOP_DAY)
-            .bind(key_of(&format!("{shop}/{date}")))
+        sqlx::query("select count(*) as n from (select pg_advisory_xact_lock($1)) as taken")
+            .bind(key_of("shop-day", &format!("{shop}/{date}")))
             .fetch_one(&mut *held)
             .await?;
         Ok(ShopDayLock { _held: Some(held) })
     }
 
+    /// Reads `pg_locks` (takes nothing, so nothing can be left held): a one-key advisory lock
+    /// shows as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
     pub(super) async fn instance_alive(&self, owner: &str) -> DbResult<bool> {
-        let key = key_of(owner);
-        let mut conn = self.locks.acquire().await?;
-        let free: bool = sqlx::query("select pg_try_advisory_lock($1, $2) as free")
-            .bind(INSTANCE)
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("free")?;
-        if free {
-            // Nobody held it: the owner is gone. Give it back at once.
-            sqlx::query("select pg_advisory_unlock($1, $2) as released")
-                .bind(INSTANCE)
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await?;
-        }
-        Ok(!free)
+        let key = key_of("instance", owner) as u64;
+        let held: i64 = sqlx::query(
+            "select count(*) as n from pg_locks where locktype = 'advisory' and granted and objsubid = 1 \
+             and database = (select oid from pg_database where datname = current_database()) \
+             and classid::text::bigint = $1 and objid::text::bigint = $2",
+        )
+        .bind((key >> 32) as i64)
+        .bind((key & 0xffff_ffff) as i64)
+        .fetch_one(&self.locks)
+        .await?
+        .try_get("n")?;
+        Ok(held > 0)
     }
 
     /// Stops announcing this instance: the liveness lock is released before the connection
@@ -141,26 +145,34 @@ impl Drop for Coordination {
 }
 
 /// A dedicated session holding the instance's liveness lock.
-async fn hold_liveness(url: &str, key: i32) -> DbResult<AnyConnection> {
-    let mut session = AnyConnection::connect(url).await?;
-    sqlx::query("select count(*) as n from (select pg_advisory_lock($1, $2)) as taken")
-        .bind(INSTANCE)
-        .bind(key)
-        .fetch_one(&mut session)
-        .await?;
-    Ok(session)
+async fn hold_liveness(url: &str, key: i64) -> DbResult<AnyConnection> {
+    let taking = async {
+        let mut session = AnyConnection::connect(url).await?;
+        // A lock still held by this instance's previous session (not yet noticed as dropped by
+        // the server) makes this wait until the server ends that session.
+        sqlx::query("select count(*) as n from (select pg_advisory_lock($1)) as taken")
+            .bind(key)
+            .fetch_one(&mut session)
+            .await?;
+        Ok::<_, sqlx::Error>(session)
+    };
+    match tokio::time::timeout(LIVENESS_TIMEOUT * 6, taking).await {
+        Ok(taken) => Ok(taken?),
+        Err(_) => Err(sqlx::Error::PoolTimedOut.into()),
+    }
 }
 
 /// Keeps the liveness session up; when the connection drops (database restart, network), the
 /// lock is gone with it and is taken again as soon as the database answers.
-async fn keep_alive(url: String, key: i32, session: Session) {
+async fn keep_alive(url: String, key: i64, session: Session) {
     loop {
         tokio::time::sleep(LIVENESS_CHECK).await;
         let mut held = session.lock().await;
         let Some(connection) = held.as_mut() else {
             return; // closed
         };
-        if sqlx::query("select 1").execute(&mut *connection).await.is_ok() {
+        let ping = tokio::time::timeout(LIVENESS_TIMEOUT, sqlx::query("select 1").execute(&mut *connection)).await;
+        if matches!(ping, Ok(Ok(_))) {
             continue;
         }
         tracing::warn!("lost the database session that marks this instance alive; reconnecting");
@@ -180,8 +192,8 @@ async fn keep_alive(url: String, key: i32, session: Session) {
     }
 }
 
-/// A stable 32-bit key for an advisory lock (collisions only serialize more than needed).
-fn key_of(text: &str) -> i32 {
-    let digest = Sha256::digest(text.as_bytes());
-    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+/// A stable 64-bit advisory-lock key for `text` in `namespace`.
+fn key_of(namespace: &str, text: &str) -> i64 {
+    let digest = Sha256::digest(format!("shoplake/{namespace}/{text}").as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("a sha256 digest has 8 bytes"))
 }

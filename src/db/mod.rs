@@ -6,7 +6,7 @@ mod idempotency;
 mod uploads;
 
 pub use catalog::{CatalogRows, PartitionRow, TableRow};
-pub use coordination::{InstanceId, ShopDayLock};
+pub use coordination::{InstanceId, ShopDayLock, TAKEOVER_GRACE};
 pub use idempotency::{IdempotencyKeys, KeyRecord};
 pub use uploads::{IngestResult, ListFilter, NewUpload, UploadRecord, Uploads};
 
@@ -99,6 +99,8 @@ pub struct Db {
     instance: InstanceId,
     /// PostgreSQL: the locks and liveness that coordinate replicas.
     coordination: Option<std::sync::Arc<coordination::Coordination>>,
+    /// The URL connected to (migrations use a connection of their own on PostgreSQL).
+    url: String,
 }
 
 impl Db {
@@ -140,7 +142,7 @@ impl Db {
         } else {
             Some(std::sync::Arc::new(coordination::Coordination::start(&url, options, &instance).await?))
         };
-        Ok(Self { pool, sqlite_file, instance, coordination })
+        Ok(Self { pool, sqlite_file, instance, coordination, url })
     }
 
     /// Fails when the SQLite file was removed or replaced since it was opened (a cheap stat);
@@ -157,8 +159,23 @@ impl Db {
     /// Applies pending migrations.
     #[tracing::instrument(name = "db.migrate", skip_all)]
     pub async fn migrate(&self) -> DbResult<()> {
-        MIGRATOR.run(&self.pool).await?;
+        if self.coordination.is_none() {
+            MIGRATOR.run(&self.pool).await?;
+            return Ok(());
+        }
+        // PostgreSQL: without the pool's statement and lock timeouts, so a replica starting
+        // while another migrates (sqlx serializes them with a lock) waits instead of failing.
+        let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url).await?;
+        let migrated = MIGRATOR.run(&mut connection).await;
+        let _ = sqlx::Connection::close(connection).await;
+        migrated?;
         Ok(())
+    }
+
+    /// Whether this database coordinates several instances (PostgreSQL) or belongs to one
+    /// process (SQLite).
+    pub fn is_shared(&self) -> bool {
+        self.coordination.is_some()
     }
 
     /// Proves the database answers now (and, for SQLite, is still the file it opened).

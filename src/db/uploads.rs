@@ -48,6 +48,8 @@ pub struct UploadRecord {
     pub finished_at: Option<i64>,
     /// The instance (replica or CLI run) that handled it while in flight.
     pub instance_id: Option<String>,
+    /// ms since epoch of the last change.
+    pub updated_at: i64,
 }
 
 /// What is known when a request starts.
@@ -91,7 +93,7 @@ pub struct IngestResult {
     pub rejected_key: Option<String>,
 }
 
-const COLUMNS: &str = "id, shop_id, sales_date, status, filename, bytes, sha256, rows_total, rows_accepted, rows_rejected, errors, problem, raw_key, processed_key, rejected_key, superseded_by, duplicate_of, received_at, finished_at, instance_id";
+const COLUMNS: &str = "id, shop_id, sales_date, status, filename, bytes, sha256, rows_total, rows_accepted, rows_rejected, errors, problem, raw_key, processed_key, rejected_key, superseded_by, duplicate_of, received_at, finished_at, instance_id, updated_at";
 
 /// Repository over the `uploads` table.
 #[derive(Debug, Clone, Copy)]
@@ -125,15 +127,26 @@ impl<'p> Uploads<'p> {
         Ok(())
     }
 
-    /// Takes over an upload in flight whose instance is gone (or this process's own, again):
-    /// records this instance as its owner, unless it is no longer in flight.
-    pub async fn adopt(&self, id: &UploadId) -> DbResult<bool> {
-        let adopted = sqlx::query(
-            "update uploads set instance_id = $1, updated_at = $2 where id = $3 and status in ('received', 'processing')",
-        )
-        .bind(self.instance.as_str().to_owned())
-        .bind(now_ms())
-        .bind(id.to_string())
+    /// Takes over an upload in flight from `owner` (the instance judged gone, or none recorded):
+    /// records this instance as its owner, unless it is no longer in flight or someone else took
+    /// it meanwhile (compare-and-set on the owner).
+    pub async fn adopt(&self, id: &UploadId, owner: Option<&str>) -> DbResult<bool> {
+        let in_flight = "status in ('received', 'processing')";
+        let adopted = match owner {
+            Some(owner) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "update uploads set instance_id = $1, updated_at = $2 where id = $3 and {in_flight} and instance_id = $4"
+            )))
+            .bind(self.instance.as_str().to_owned())
+            .bind(now_ms())
+            .bind(id.to_string())
+            .bind(owner.to_owned()),
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "update uploads set instance_id = $1, updated_at = $2 where id = $3 and {in_flight} and instance_id is null"
+            )))
+            .bind(self.instance.as_str().to_owned())
+            .bind(now_ms())
+            .bind(id.to_string()),
+        }
         .execute(self.pool)
         .await?;
         Ok(adopted.rows_affected() == 1)
@@ -401,5 +414,6 @@ fn from_row(row: &AnyRow) -> DbResult<UploadRecord> {
         received_at: row.try_get::<i64, _>("received_at")?,
         finished_at: opt_int("finished_at")?,
         instance_id: opt_text("instance_id")?,
+        updated_at: row.try_get::<i64, _>("updated_at")?,
     })
 }

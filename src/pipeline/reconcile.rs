@@ -6,7 +6,7 @@
 
 use super::{process, Incoming, Pipeline, PipelineError};
 use crate::catalog::{PartitionInfo, SALES_TABLE};
-use crate::db::UploadRecord;
+use crate::db::{UploadRecord, TAKEOVER_GRACE};
 use crate::domain::{SalesDate, ShopId, UploadStatus};
 use crate::storage::{layout, PutMode, StorageError};
 
@@ -37,8 +37,8 @@ impl Pipeline {
     pub async fn reconcile(&self) -> Result<ReconcileReport, PipelineError> {
         let mut report = ReconcileReport::default();
         for upload in self.db.uploads().in_flight().await? {
-            if self.owner_alive(&upload).await? {
-                continue; // another replica is on it
+            if !self.may_take_over(&upload, None).await? {
+                continue; // another replica is on it, or the periodic reconciler will decide
             }
             self.finish_abandoned(upload, &mut report).await?;
         }
@@ -56,19 +56,9 @@ impl Pipeline {
     #[tracing::instrument(name = "pipeline.reconcile_abandoned", skip_all)]
     pub async fn reconcile_abandoned(&self, min_age: std::time::Duration) -> Result<ReconcileReport, PipelineError> {
         let mut report = ReconcileReport::default();
-        let received_before = crate::db::now_ms() - min_age.as_millis() as i64;
         for upload in self.db.uploads().in_flight().await? {
-            // Alive: leave it to its owner. Gone: take it now. Unknown (SQLite, or no owner
-            // recorded) or this process: only once older than any request can live.
-            let owner_alive = match upload.instance_id.as_deref() {
-                Some(owner) if owner != self.db.instance().as_str() => self.db.instance_alive(owner).await?,
-                _ => None,
-            };
-            match owner_alive {
-                Some(true) => continue,
-                Some(false) => {}
-                None if upload.received_at > received_before => continue,
-                None => {}
+            if !self.may_take_over(&upload, Some(min_age)).await? {
+                continue;
             }
             let Some(_active) = self.active.track(upload.id) else {
                 continue; // a request of this process is still on it
@@ -83,16 +73,34 @@ impl Pipeline {
         Ok(report)
     }
 
-    /// Whether another instance known to be running owns this upload in flight (at start-up,
-    /// an owner that cannot be asked about, on SQLite, is taken to be gone, as one process
-    /// owns that database).
-    async fn owner_alive(&self, upload: &UploadRecord) -> Result<bool, PipelineError> {
-        match upload.instance_id.as_deref() {
-            Some(owner) if owner != self.db.instance().as_str() => {
-                Ok(self.db.instance_alive(owner).await? == Some(true))
-            }
-            _ => Ok(false),
-        }
+    /// Whether this instance may finish an upload in flight now; `min_age` is the periodic
+    /// reconciler's age rule (`None` at start-up, before serving).
+    async fn may_take_over(
+        &self,
+        upload: &UploadRecord,
+        min_age: Option<std::time::Duration>,
+    ) -> Result<bool, PipelineError> {
+        let now = crate::db::now_ms();
+        let older_than = |age: std::time::Duration| upload.received_at <= now - age.as_millis() as i64;
+        Ok(match upload.instance_id.as_deref() {
+            Some(owner) if owner != self.db.instance().as_str() => match self.db.instance_alive(owner).await? {
+                Some(true) => false,
+                // PostgreSQL says the owner is gone; a live instance whose liveness session is
+                // being re-taken looks gone for a moment, so only once the upload has not moved
+                // for longer than that.
+                Some(false) => upload.updated_at <= now - TAKEOVER_GRACE.as_millis() as i64,
+                // SQLite: one process owns the file, so at start-up every other instance is
+                // gone; while serving, by age (a CLI run may share the file).
+                None => min_age.is_none_or(older_than),
+            },
+            // This process's own (only while serving) or no owner recorded (rows written before
+            // owners were): by age; at start-up on SQLite at once, on PostgreSQL left to the
+            // periodic reconciler (a replica of an older version may be handling it).
+            _ => match min_age {
+                Some(age) => older_than(age),
+                None => !self.db.is_shared(),
+            },
+        })
     }
 
     /// Re-processes one in-flight upload from its raw file, or fails it when it has none. Works
@@ -100,11 +108,12 @@ impl Pipeline {
     /// finished it meanwhile), after recording this instance as its owner.
     async fn finish_abandoned(&self, upload: UploadRecord, report: &mut ReconcileReport) -> Result<(), PipelineError> {
         let uploads = self.db.uploads();
+        let judged_owner = upload.instance_id.clone();
         let _shop_day = self.lock_shop_day(&upload.shop_id, &upload.date).await?;
         let Some(upload) = uploads.get(&upload.id).await? else {
             return Ok(());
         };
-        if !upload.status.is_in_flight() || !uploads.adopt(&upload.id).await? {
+        if !upload.status.is_in_flight() || !uploads.adopt(&upload.id, judged_owner.as_deref()).await? {
             return Ok(());
         }
         let Some(raw_key) = upload.raw_key.clone() else {

@@ -58,8 +58,10 @@ impl Default for QueryLimits {
     }
 }
 
-/// Runs of one query when partitions keep being replaced under it (see `snapshot`).
-const MAX_ATTEMPTS: u32 = 3;
+/// Runs of one query when partitions keep being replaced under it (see `snapshot`); between
+/// runs it waits a little longer each time (with jitter, so readers do not retry in step).
+const MAX_ATTEMPTS: u32 = 6;
+const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 
 /// The embedded SQL engine. Cheap to share (`Arc`) and safe to call concurrently; every query
 /// gets a fresh DataFusion session, so it lists the tables anew and sees new partitions at once.
@@ -105,6 +107,8 @@ impl QueryEngine {
                 match self.run(statement.clone(), tables, started).await {
                     Err(QueryError::LakeChanged { .. }) if attempt < MAX_ATTEMPTS => {
                         tracing::debug!(attempt, "a partition was replaced during the query: running it again");
+                        let jitter = rand::random_range(0..=RETRY_BACKOFF.as_millis() as u64);
+                        tokio::time::sleep(RETRY_BACKOFF * attempt + Duration::from_millis(jitter)).await;
                     }
                     Err(QueryError::LakeChanged { .. }) => return Err(QueryError::LakeChanged { attempts: attempt }),
                     other => return other,
@@ -167,13 +171,20 @@ impl QueryEngine {
         })
     }
 
-    /// A fresh session: own memory pool, no spilling, no URL tables, shared footer caches.
+    /// A fresh session: own memory pool, no spilling, no URL tables. Local tables share the
+    /// footer caches across queries; remote ones do not (S3's modification times have
+    /// one-second resolution, so a same-size replacement within a second would pass the caches'
+    /// size-and-time check; the footer comes with the object's first read anyway).
     fn session(&self) -> Result<SessionContext, DataFusionError> {
-        let caches = CacheManagerConfig::default()
-            .with_file_metadata_cache(Some(Arc::clone(&self.metadata_cache)))
-            .with_file_statistics_cache(self.statistics_cache.clone())
-            .with_list_files_cache(None)
-            .with_list_files_cache_limit(0);
+        let caches = if self.remote_store.is_some() {
+            CacheManagerConfig::default()
+        } else {
+            CacheManagerConfig::default()
+                .with_file_metadata_cache(Some(Arc::clone(&self.metadata_cache)))
+                .with_file_statistics_cache(self.statistics_cache.clone())
+        }
+        .with_list_files_cache(None)
+        .with_list_files_cache_limit(0);
         // Each query reads through its own pinned snapshot (see `snapshot`).
         let registry = Arc::new(DefaultObjectStoreRegistry::new());
         let local = url::Url::parse("file://").expect("a valid URL");
@@ -215,7 +226,8 @@ impl QueryEngine {
             .with_table_partition_cols(partition_columns);
         let config =
             ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::clone(&table.file_schema));
-        let listing = ListingTable::try_new(config)?.with_cache(self.statistics_cache.clone());
+        let shared = if self.remote_store.is_some() { None } else { self.statistics_cache.clone() };
+        let listing = ListingTable::try_new(config)?.with_cache(shared);
         Ok(Arc::new(listing))
     }
 }

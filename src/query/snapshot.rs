@@ -141,9 +141,7 @@ impl ObjectStore for SnapshotStore {
         })
         .await
         .map_err(generic)??;
-        let payload =
-            if bytes.is_empty() { stream::empty().boxed() } else { stream::once(async { Ok(bytes) }).boxed() };
-        Ok(GetResult { payload: GetResultPayload::Stream(payload), meta, range, attributes: Default::default() })
+        Ok(in_memory_result(meta, range, bytes))
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
@@ -174,34 +172,29 @@ impl ObjectStore for SnapshotStore {
     }
 }
 
-/// Objects up to this size are fetched whole when listed, in one GET.
+/// Objects up to this size are fetched whole at a query's first read of them, in one GET.
 const WHOLE_OBJECT_MAX_BYTES: u64 = 8 << 20;
 /// Bytes of whole objects one query may hold; past it, reads are ranged GETs.
 const WHOLE_OBJECTS_BUDGET_BYTES: u64 = 128 << 20;
-/// Whole-object GETs in flight while a listing is being taken.
-const FETCHES_IN_FLIGHT: usize = 16;
 
 /// One query's view of a remote lake (S3). A partition object is replaced by a PUT while
-/// queries run, and S3 (without versioning) keeps no old version to read, so:
-/// - a small object (our partitions: kilobytes to a few MB) is fetched whole as it is listed,
-///   in one GET, and the engine is told the size of what was fetched; every read (footer,
-///   pages) is then served from those bytes. The query sees each object as it was when listed,
-///   however often it is replaced afterwards, and never needs to run again.
-/// - a larger object, or one past the query's budget for whole objects, is read in ranged GETs
-///   pinned with `If-Match: <etag the listing saw>`; if it was replaced meanwhile the read
-///   fails with [`REPLACED_DURING_QUERY`] and the engine runs the query again.
+/// queries run, and S3 (without versioning) keeps no old version to read, so every read of a
+/// listed object is pinned to the version the listing saw with `If-Match: <etag>`:
+/// - a small object (our partitions: kilobytes to a few MB) is fetched whole at the query's
+///   first read of it, in one pinned GET, and every later read (footer, pages) is served from
+///   those bytes: once read, the query sees it as it was, however often it is replaced;
+/// - a larger one, or one past the query's budget for whole objects, is read in ranged GETs,
+///   each pinned.
 ///
-/// Read-only, like [`SnapshotStore`]; create one per query.
+/// Only objects the query reads are fetched (DataFusion lists the whole table and prunes
+/// partitions afterwards). An object replaced between listing and its first read answers 412,
+/// reported as [`REPLACED_DURING_QUERY`] so the engine runs the query again on a fresh
+/// listing. Read-only, like [`SnapshotStore`]; create one per query.
 #[derive(Debug)]
 pub struct PinnedRemoteStore {
-    state: Arc<Remote>,
-}
-
-#[derive(Debug)]
-struct Remote {
     inner: Arc<dyn ObjectStore>,
-    listed: Mutex<HashMap<Path, ObjectMeta>>,
-    fetched: Mutex<HashMap<Path, (ObjectMeta, Bytes)>>,
+    listed: Arc<Mutex<HashMap<Path, ObjectMeta>>>,
+    fetched: Mutex<HashMap<Path, Arc<tokio::sync::OnceCell<Bytes>>>>,
     budget_left: std::sync::atomic::AtomicU64,
 }
 
@@ -209,42 +202,37 @@ impl PinnedRemoteStore {
     /// Wraps the shared remote store for one query.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
         Self {
-            state: Arc::new(Remote {
-                inner,
-                listed: Mutex::default(),
-                fetched: Mutex::default(),
-                budget_left: std::sync::atomic::AtomicU64::new(WHOLE_OBJECTS_BUDGET_BYTES),
-            }),
+            inner,
+            listed: Arc::default(),
+            fetched: Mutex::default(),
+            budget_left: std::sync::atomic::AtomicU64::new(WHOLE_OBJECTS_BUDGET_BYTES),
         }
     }
-}
 
-impl Remote {
+    fn record_listed(listed: &Mutex<HashMap<Path, ObjectMeta>>, metas: &[ObjectMeta]) {
+        let mut listed = listed.lock().unwrap_or_else(|e| e.into_inner());
+        for meta in metas {
+            // The first listing of a query wins: a table scanned twice reads one version.
+            listed.entry(meta.location.clone()).or_insert_with(|| meta.clone());
+        }
+    }
+
     /// Takes `size` bytes of the whole-object budget, if that many are left.
     fn take_budget(&self, size: u64) -> bool {
         use std::sync::atomic::Ordering;
         self.budget_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(size)).is_ok()
     }
 
-    /// Pins one listed object: fetched whole when small (the returned meta is the fetched
-    /// object's), else remembered for `If-Match`. `None`: it was deleted since it was listed.
-    async fn pin(self: Arc<Self>, meta: ObjectMeta) -> Result<Option<ObjectMeta>> {
-        if meta.size <= WHOLE_OBJECT_MAX_BYTES && self.take_budget(meta.size) {
-            let result = match counted(self.inner.get_opts(&meta.location, GetOptions::default()).await) {
-                Ok(result) => result,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(other) => return Err(other),
-            };
-            let fetched = result.meta.clone();
-            let bytes = result.bytes().await?;
-            self.fetched
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(meta.location.clone(), (fetched.clone(), bytes));
-            return Ok(Some(fetched));
+    /// The cell holding an object's bytes when it is (to be) fetched whole.
+    fn whole_object_cell(&self, location: &Path, listed: &ObjectMeta) -> Option<Arc<tokio::sync::OnceCell<Bytes>>> {
+        let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cell) = fetched.get(location) {
+            return Some(Arc::clone(cell));
         }
-        self.listed.lock().unwrap_or_else(|e| e.into_inner()).insert(meta.location.clone(), meta.clone());
-        Ok(Some(meta))
+        if listed.size > WHOLE_OBJECT_MAX_BYTES || !self.take_budget(listed.size) {
+            return None;
+        }
+        Some(Arc::clone(fetched.entry(location.clone()).or_default()))
     }
 }
 
@@ -252,7 +240,7 @@ impl Remote {
 /// its own; a 404 or 412 is an answer, not a failure).
 fn counted<T>(result: Result<T>) -> Result<T> {
     use crate::metrics::dependencies::S3;
-    S3.attempt();
+    S3.attempt(false);
     let failed = matches!(
         &result,
         Err(error) if !matches!(error, object_store::Error::NotFound { .. } | object_store::Error::Precondition { .. })
@@ -273,7 +261,7 @@ fn replaced(error: object_store::Error) -> object_store::Error {
 
 impl std::fmt::Display for PinnedRemoteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PinnedRemoteStore({})", self.state.inner)
+        write!(f, "PinnedRemoteStore({})", self.inner)
     }
 }
 
@@ -288,30 +276,31 @@ impl ObjectStore for PinnedRemoteStore {
     }
 
     async fn get_opts(&self, location: &Path, mut options: GetOptions) -> Result<GetResult> {
-        let fetched = self.state.fetched.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
-        if let Some((meta, bytes)) = fetched {
+        let listed = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
+        let Some(listed) = listed else {
+            return counted(self.inner.get_opts(location, options).await);
+        };
+        if let Some(cell) = self.whole_object_cell(location, &listed) {
+            let bytes = cell
+                .get_or_try_init(|| async {
+                    let pinned = GetOptions { if_match: listed.e_tag.clone(), ..GetOptions::default() };
+                    let result = counted(self.inner.get_opts(location, pinned).await).map_err(replaced)?;
+                    result.bytes().await
+                })
+                .await?
+                .clone();
             let size = bytes.len() as u64;
             let range = match &options.range {
                 Some(range) => range.as_range(size).map_err(generic)?,
                 None => 0..size,
             };
             let slice = if options.head { Bytes::new() } else { bytes.slice(range.start as usize..range.end as usize) };
-            let payload =
-                if slice.is_empty() { stream::empty().boxed() } else { stream::once(async { Ok(slice) }).boxed() };
-            return Ok(GetResult {
-                payload: GetResultPayload::Stream(payload),
-                meta,
-                range,
-                attributes: Default::default(),
-            });
+            return Ok(in_memory_result(listed, range, slice));
         }
-        let listed = self.state.listed.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
-        if let Some(listed) = listed {
-            if options.if_match.is_none() {
-                options.if_match = listed.e_tag;
-            }
+        if options.if_match.is_none() {
+            options.if_match = listed.e_tag;
         }
-        counted(self.state.inner.get_opts(location, options).await).map_err(replaced)
+        counted(self.inner.get_opts(location, options).await).map_err(replaced)
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
@@ -319,38 +308,30 @@ impl ObjectStore for PinnedRemoteStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        let state = Arc::clone(&self.state);
-        self.state
-            .inner
+        let listed = Arc::clone(&self.listed);
+        self.inner
             .list(prefix)
-            .map(move |item| {
-                let state = Arc::clone(&state);
-                async move {
-                    match item {
-                        Ok(meta) => state.pin(meta).await,
-                        Err(error) => Err(error),
-                    }
+            .inspect(move |item| {
+                if let Ok(meta) = item {
+                    Self::record_listed(&listed, std::slice::from_ref(meta));
                 }
             })
-            .buffered(FETCHES_IN_FLIGHT)
-            .filter_map(|pinned| async move { pinned.transpose() })
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        let mut listed = self.state.inner.list_with_delimiter(prefix).await?;
-        let pins = listed.objects.drain(..).map(|meta| Arc::clone(&self.state).pin(meta));
-        let pinned: Vec<Option<ObjectMeta>> = stream::iter(pins)
-            .buffered(FETCHES_IN_FLIGHT)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_>>()?;
-        listed.objects = pinned.into_iter().flatten().collect();
+        let listed = self.inner.list_with_delimiter(prefix).await?;
+        Self::record_listed(&self.listed, &listed.objects);
         Ok(listed)
     }
 
     async fn copy_opts(&self, _: &Path, _: &Path, _: CopyOptions) -> Result<()> {
         Err(read_only())
     }
+}
+
+/// A read answered from bytes already held: `bytes` is the requested `range` of the object.
+fn in_memory_result(meta: ObjectMeta, range: Range<u64>, bytes: Bytes) -> GetResult {
+    let payload = if bytes.is_empty() { stream::empty().boxed() } else { stream::once(async { Ok(bytes) }).boxed() };
+    GetResult { payload: GetResultPayload::Stream(payload), meta, range, attributes: Default::default() }
 }

@@ -21,6 +21,7 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, ProvideCredentials, RuntimeCompon
 use aws_sdk_s3::error::{BoxError, DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -138,16 +139,34 @@ impl S3Store {
         Ok(format!("{}{key}", self.prefix))
     }
 
-    /// One `PutObject` of bytes already in memory (or a file streamed from disk).
-    async fn put_object(&self, full_key: &str, key: &str, body: ByteStream, mode: PutMode) -> StorageResult<()> {
+    /// One `PutObject` of `size` bytes already in memory (or a file streamed from disk).
+    async fn put_object(
+        &self,
+        full_key: &str,
+        key: &str,
+        body: ByteStream,
+        size: u64,
+        mode: PutMode,
+    ) -> StorageResult<()> {
         let mut put = self.client.put_object().bucket(&self.bucket).key(full_key).body(body);
         if mode == PutMode::CreateNew {
             put = put.if_none_match("*");
         }
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(error) if status_of(&error) == Some(412) => Err(StorageError::AlreadyExists(key.to_owned())),
+            Err(error) if status_of(&error) == Some(412) => self.written_by_an_earlier_attempt(key, size).await,
             Err(error) => Err(unavailable("storing an object", error)),
+        }
+    }
+
+    /// A create-new put refused (412), or a completion whose upload is gone (404): when the
+    /// SDK retried a request whose first attempt did succeed (the answer was lost), the object
+    /// is ours. Our create-new keys are unique (they carry a fresh upload id), so an object of
+    /// exactly our size is taken as ours; anything else is a real conflict.
+    async fn written_by_an_earlier_attempt(&self, key: &str, size: u64) -> StorageResult<()> {
+        match self.head(key).await? {
+            Some(existing) if existing.size == size => Ok(()),
+            _ => Err(StorageError::AlreadyExists(key.to_owned())),
         }
     }
 
@@ -184,9 +203,10 @@ impl S3Store {
                 total += part.len() as u64;
                 // Send this part while the next one arrives from the client.
                 let sending = self.upload_part(full_key, &upload_id, number, Bytes::from(std::mem::take(&mut part)));
-                let (sent, next) = tokio::join!(sending, read_part(body, self.part_size));
-                parts.push(CompletedPart::builder().part_number(number).e_tag(sent?).build());
-                part = next?;
+                // The first to fail ends both: a dead upload does not wait for the client.
+                let (sent, next) = tokio::try_join!(sending, read_part(body, self.part_size))?;
+                parts.push(CompletedPart::builder().part_number(number).e_tag(sent).build());
+                part = next;
                 if part.is_empty() {
                     break;
                 }
@@ -203,7 +223,12 @@ impl S3Store {
             }
             match complete.send().await {
                 Ok(_) => Ok(()),
-                Err(error) if status_of(&error) == Some(412) => Err(StorageError::AlreadyExists(key.to_owned())),
+                Err(error) if status_of(&error) == Some(412) => self.written_by_an_earlier_attempt(key, total).await,
+                Err(error)
+                    if status_of(&error) == Some(404) && self.head(key).await?.is_some_and(|o| o.size == total) =>
+                {
+                    Ok(()) // a retried completion of an upload the first attempt completed
+                }
                 Err(error) => Err(unavailable("completing a multipart upload", error)),
             }
         }
@@ -248,7 +273,10 @@ impl S3Store {
             .with_region(&settings.region)
             .with_virtual_hosted_style_request(!settings.path_style);
         if let Some(endpoint) = &settings.endpoint {
-            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+            // object_store takes a custom endpoint as is: with virtual-hosted addressing the
+            // bucket must already be in its host (the SDK adds it itself).
+            let endpoint = if settings.path_style { endpoint.clone() } else { bucket_in_host(endpoint, &self.bucket) };
+            builder = builder.with_endpoint(&endpoint).with_allow_http(endpoint.starts_with("http://"));
         }
         if let Some(provider) = &settings.credentials {
             builder = builder.with_credentials(Arc::new(SdkCredentials::new(provider.clone())));
@@ -273,7 +301,7 @@ impl BlobStore for S3Store {
         let first = read_part(body, self.part_size).await?;
         if first.len() < self.part_size {
             let size = first.len() as u64;
-            self.put_object(&full_key, key, ByteStream::from(first), mode).await?;
+            self.put_object(&full_key, key, ByteStream::from(first), size, mode).await?;
             return Ok(size);
         }
         self.put_multipart(&full_key, key, first, body, mode).await
@@ -286,7 +314,7 @@ impl BlobStore for S3Store {
         if size < self.part_size as u64 {
             // Streamed from disk, and replayable for retries.
             let body = ByteStream::from_path(path).await.map_err(|e| unavailable_io("opening a finished file", e))?;
-            self.put_object(&full_key, key, body, mode).await?;
+            self.put_object(&full_key, key, body, size, mode).await?;
             return Ok(size);
         }
         let mut file = tokio::fs::File::open(path).await.map_err(|s| unavailable_io("opening a finished file", s))?;
@@ -298,7 +326,7 @@ impl BlobStore for S3Store {
         let full_key = self.full_key(key)?;
         match self.client.get_object().bucket(&self.bucket).key(&full_key).send().await {
             Ok(object) => Ok(Box::new(object.body.into_async_read())),
-            Err(error) if status_of(&error) == Some(404) => Err(StorageError::NotFound(key.to_owned())),
+            Err(error) if no_such_key(&error) => Err(StorageError::NotFound(key.to_owned())),
             Err(error) => Err(unavailable("reading an object", error)),
         }
     }
@@ -311,11 +339,16 @@ impl BlobStore for S3Store {
         let asked = format!("bytes={}-{}", range.start, range.end - 1);
         let object = match self.client.get_object().bucket(&self.bucket).key(&full_key).range(asked).send().await {
             Ok(object) => object,
-            Err(error) if status_of(&error) == Some(404) => return Err(StorageError::NotFound(key.to_owned())),
+            Err(error) if no_such_key(&error) => return Err(StorageError::NotFound(key.to_owned())),
             Err(error) => return Err(unavailable("reading a range of an object", error)),
         };
         let bytes = object.body.collect().await.map_err(|e| unavailable_io("reading a range of an object", e))?;
-        Ok(bytes.into_bytes())
+        let bytes = bytes.into_bytes();
+        if bytes.len() as u64 != range.end - range.start {
+            let short = format!("asked for {} bytes of {key}, got {}", range.end - range.start, bytes.len());
+            return Err(unavailable_io("reading a range of an object", std::io::Error::other(short)));
+        }
+        Ok(bytes)
     }
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectMeta>> {
@@ -367,7 +400,7 @@ impl BlobStore for S3Store {
         // Write, read back and delete a probe: proves the bucket exists and we may use it.
         let probe = format!(".shoplake/probe-{}", uuid::Uuid::now_v7());
         let full_key = self.full_key(&probe)?;
-        self.put_object(&full_key, &probe, ByteStream::from_static(b"probe"), PutMode::Replace).await?;
+        self.put_object(&full_key, &probe, ByteStream::from_static(b"probe"), 5, PutMode::Replace).await?;
         let read = self.get_range(&probe, 0..5).await;
         let deleted = self.delete(&probe).await;
         match read {
@@ -433,9 +466,17 @@ impl BlobStore for S3Store {
     }
 }
 
+/// `https://minio:9000` -> `https://bucket.minio:9000`.
+fn bucket_in_host(endpoint: &str, bucket: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{bucket}.{rest}"),
+        None => format!("{bucket}.{endpoint}"),
+    }
+}
+
 /// Reads until `size` bytes are held or the body ends.
 async fn read_part(body: &mut (dyn AsyncRead + Send + Unpin), size: usize) -> StorageResult<Vec<u8>> {
-    let mut part = Vec::with_capacity(size);
+    let mut part = Vec::with_capacity(size.min(256 << 10));
     while part.len() < size {
         let read = (&mut *body).take((size - part.len()) as u64).read_to_end(&mut part).await;
         match read {
@@ -473,6 +514,12 @@ async fn abort_upload(client: &aws_sdk_s3::Client, bucket: &str, key: &str, uplo
         // The periodic sweep (`remove_incomplete`) tries again; a lifecycle rule is the backstop.
         tracing::warn!(key, upload_id, error = %DisplayErrorContext(&error), "could not abort a multipart upload");
     }
+}
+
+/// A 404 that says the key does not exist (not a missing bucket, which is a misconfiguration
+/// that must never read as "no object": the reconciler would drop partitions on it).
+fn no_such_key<R>(error: &SdkError<aws_sdk_s3::operation::get_object::GetObjectError, R>) -> bool {
+    error.as_service_error().is_some_and(|e| e.is_no_such_key())
 }
 
 /// HTTP status of an SDK error, when the server answered.
@@ -517,9 +564,10 @@ impl Intercept for CountRequests {
         &self,
         _: &BeforeTransmitInterceptorContextRef<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        dependencies::S3.attempt();
+        let retry = cfg.load::<RequestAttempts>().is_some_and(|attempts| attempts.attempts() > 1);
+        dependencies::S3.attempt(retry);
         Ok(())
     }
 
@@ -579,33 +627,40 @@ impl object_store::CredentialProvider for SdkCredentials {
     }
 }
 
-/// A local directory for the ingest's scratch files, named after this process so that a later
-/// start can remove what a crashed process left.
+/// A local directory for the ingest's scratch files. The process holds a lock on a file in it
+/// while it runs, so a later start removes the directories whose lock is free (their process
+/// is gone), whatever the process ids (a container's service is always pid 1).
 #[derive(Debug)]
 struct ScratchDir {
     path: PathBuf,
+    _held: std::fs::File,
 }
 
 const SCRATCH_PREFIX: &str = "shoplake-scratch-";
+const SCRATCH_LOCK: &str = ".owner.lock";
 
 impl ScratchDir {
     fn create() -> std::io::Result<Self> {
         let base = std::env::temp_dir();
-        // Directories of processes that no longer run.
         if let Ok(entries) = std::fs::read_dir(&base) {
             for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Some(pid) = name.strip_prefix(SCRATCH_PREFIX).and_then(|rest| rest.split('-').next()) else {
+                if !entry.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX) {
                     continue;
+                }
+                let abandoned = match std::fs::File::open(entry.path().join(SCRATCH_LOCK)) {
+                    Ok(lock) => lock.try_lock().is_ok(),
+                    Err(_) => true, // no lock file: from a process that crashed while creating it
                 };
-                if !Path::new("/proc").join(pid).exists() {
+                if abandoned {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
             }
         }
-        let path = base.join(format!("{SCRATCH_PREFIX}{}-{}", std::process::id(), uuid::Uuid::now_v7()));
+        let path = base.join(format!("{SCRATCH_PREFIX}{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&path)?;
-        Ok(Self { path })
+        let held = std::fs::File::create(path.join(SCRATCH_LOCK))?;
+        held.lock()?;
+        Ok(Self { path, _held: held })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Many writers on one shop-day with readers querying it all the while; slow clients.
 
-use crate::helpers::{assert_problem, sample_csv, sample_total, spawn_app_with};
+use crate::helpers::{assert_problem, channel_body, sample_csv, sample_total, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shoplake::domain::Role;
@@ -128,14 +128,14 @@ async fn with_every_upload_slot_busy_an_upload_waits_then_gets_503_with_retry_af
     .await;
     let token = app.shop_token("001");
     let text = sample_csv("2025-07-30", 50).into_bytes();
-    let (parts, waiting) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let (parts, waiting) = channel_body();
     parts.send(Ok(text[..100].to_vec())).await.unwrap();
     let held = app
         .client
         .post(app.url("/v1/shops/001/uploads?date=2025-07-30"))
         .bearer_auth(&token)
         .header("content-type", "text/csv")
-        .body(reqwest::Body::wrap_stream(tokio_stream_of(waiting)))
+        .body(waiting)
         .send();
     let held = tokio::spawn(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -155,14 +155,4 @@ async fn with_every_upload_slot_busy_an_upload_waits_then_gets_503_with_retry_af
     assert_eq!(after.status(), StatusCode::CREATED, "the slot is free again");
     let list: Value = app.list_uploads(&app.admin_token(), "002", "").await.json().await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "the refused request recorded nothing: {list}");
-}
-
-/// A stream of the items sent on `receiver`, ending when every sender is dropped.
-fn tokio_stream_of<T: Send + 'static>(
-    receiver: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send + 'static {
-    futures_util::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
-    )
 }

@@ -377,6 +377,14 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
     }
 }
 
+/// A request body fed chunk by chunk through the returned sender (dropping it ends the body;
+/// sending an error breaks it), for bodies that arrive slowly or stop half-way.
+pub fn channel_body() -> (tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, reqwest::Body) {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let chunks = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    (sender, reqwest::Body::wrap_stream(chunks))
+}
+
 /// Asserts the status and that the body is problem+json with the RFC 9457 members; returns it.
 pub async fn assert_problem(response: Response, status: StatusCode) -> serde_json::Value {
     assert_eq!(response.status(), status, "unexpected status");

@@ -13,10 +13,11 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
     let b: Value =
         app.upload_csv(&token, "001", "2025-07-30", sample_csv("2025-07-30", 20)).await.json().await.unwrap();
     let (a_id, b_id) = (a["id"].as_str().unwrap().to_owned(), b["id"].as_str().unwrap().to_owned());
-    // ...then rewind the state to "B was processing when the process died" (A still current),
-    // plus C, whose body was stored but not yet recorded, and a stray temporary file.
+    // ...then rewind the state to "B was processing when its process died, a while ago" (A
+    // still current), plus C, whose body was stored but not yet recorded by another instance
+    // that died too, and a stray temporary file.
     let db = app.database().await;
-    sqlx::query("update uploads set status = 'processing', finished_at = null, processed_key = null where id = $1")
+    sqlx::query("update uploads set status = 'processing', finished_at = null, processed_key = null, updated_at = 0 where id = $1")
         .bind(&b_id)
         .execute(&db)
         .await
@@ -27,8 +28,9 @@ async fn restart_finishes_uploads_left_in_flight_and_removes_temporary_files() {
         .await
         .unwrap();
     let c_id = uuid::Uuid::now_v7().to_string();
-    sqlx::query("insert into uploads (id, shop_id, sales_date, status, received_at, updated_at) values ($1, '001', '2025-07-31', 'received', 0, 0)")
+    sqlx::query("insert into uploads (id, shop_id, sales_date, status, received_at, updated_at, instance_id) values ($1, '001', '2025-07-31', 'received', 0, 0, $2)")
         .bind(&c_id)
+        .bind(uuid::Uuid::now_v7().to_string())
         .execute(&db)
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 //! kept). The client gets 503 with Retry-After, nothing half-written is visible, no multipart
 //! upload stays open, and the service recovers once the link is back, without a restart.
 
-use crate::helpers::{assert_problem, s3_store, sample_csv, server_env, spawn_app_with, Backend};
+use crate::helpers::{assert_problem, channel_body, s3_store, sample_csv, server_env, spawn_app_with, Backend};
 use crate::server_process::{test_token, ServerProcess};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -83,7 +83,8 @@ async fn s3_unreachable_mid_upload_gets_503_leaves_nothing_half_visible_and_reco
     env.push(("SHOPLAKE_RECONCILE_INTERVAL_SECS".into(), "1".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let server = ServerProcess::start(dir.path(), &pairs).await;
-    let http = reqwest::Client::new();
+    // No connection reuse: the server closes a connection whose request body it stopped reading.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let token = test_token(Role::Shop, Some("001"));
     let upload = |body: Vec<u8>| {
         http.post(server.url("/v1/shops/001/uploads?date=2025-07-30"))
@@ -99,8 +100,7 @@ async fn s3_unreachable_mid_upload_gets_503_leaves_nothing_half_visible_and_reco
     // Act: a 12 MB file (a multipart upload of 5 MiB parts) during which S3 goes away.
     let big = sample_csv("2025-07-30", 200_000).into_bytes();
     assert!(big.len() > 11 << 20, "{}", big.len());
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    let body = reqwest::Body::wrap_stream(tokio_stream_from(receiver));
+    let (sender, body) = channel_body();
     let request = tokio::spawn(
         http.post(server.url("/v1/shops/001/uploads?date=2025-07-30"))
             .bearer_auth(&token)
@@ -110,13 +110,16 @@ async fn s3_unreachable_mid_upload_gets_503_leaves_nothing_half_visible_and_reco
     );
     sender.send(Ok(big[..6 << 20].to_vec())).await.unwrap();
     // The first part is on its way (a multipart upload is open) before the link is cut.
-    for _ in 0..100 {
+    let mut opened = false;
+    for _ in 0..250 {
         let open = s3.client().list_multipart_uploads().bucket(bucket).send().await.unwrap();
         if !open.uploads().is_empty() {
+            opened = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(opened, "the upload reached S3 as a multipart upload before the cut");
     link.cut();
     sender.send(Ok(big[6 << 20..].to_vec())).await.unwrap();
     drop(sender);
@@ -159,13 +162,6 @@ async fn s3_unreachable_mid_upload_gets_503_leaves_nothing_half_visible_and_reco
     assert_eq!(upload(sample_csv("2025-07-30", 60).into_bytes()).await.unwrap().status(), 201);
     assert_eq!(http.get(server.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
     server.terminate();
-}
-
-/// A stream of body chunks from a channel.
-fn tokio_stream_from(
-    mut receiver: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
 #[tokio::test]

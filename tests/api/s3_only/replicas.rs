@@ -1,14 +1,18 @@
 //! Two `shoplake serve` replicas on one bucket and one database, uploads of the same shop-days
 //! sent to both at once: the database serializes each shop-day, so the lake ends exactly as if
-//! the uploads had been processed one by one in id order.
+//! the uploads had been processed one by one in id order. And a replica that dies leaves its
+//! uploads in flight to the others, never those of a live one.
 
-use crate::helpers::{partition_figures, s3_store, sample_csv, sample_total, sample_total_cents, server_env, Backend};
+use crate::helpers::{
+    channel_body, partition_figures, s3_store, sample_csv, sample_total, sample_total_cents, server_env, Backend,
+};
 use crate::server_process::{test_token, ServerProcess};
 use serde_json::Value;
 use shoplake::domain::Role;
 use shoplake::storage::BlobStore;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const SHOP_DAYS: [(&str, &str); 3] = [("001", "2025-07-30"), ("001", "2025-07-31"), ("002", "2025-07-30")];
 const CLIENTS: usize = 6;
@@ -25,10 +29,16 @@ struct Answered {
 
 #[tokio::test]
 async fn two_replicas_on_one_bucket_and_database_keep_each_shop_day_consistent() {
-    // Arrange: two replicas started at the same moment (both run the start-up reconciler).
+    // Arrange: two replicas started at the same moment (both run the start-up reconciler),
+    // with 5 MiB parts so that the two large uploads go through multipart uploads.
     let backend = Backend::fresh().await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (env_a, env_b) = (server_env(&backend, dir_a.path()), server_env(&backend, dir_b.path()));
+    let with_small_parts = |dir: &std::path::Path| {
+        let mut env = server_env(&backend, dir);
+        env.push(("SHOPLAKE_S3_PART_SIZE".into(), "5MiB".into()));
+        env
+    };
+    let (env_a, env_b) = (with_small_parts(dir_a.path()), with_small_parts(dir_b.path()));
     let pairs_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let pairs_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (a, b) =
@@ -44,7 +54,9 @@ async fn two_replicas_on_one_bucket_and_database_keep_each_shop_day_consistent()
                 let http = reqwest::Client::new();
                 for n in 0..UPLOADS_PER_CLIENT {
                     let (shop, date) = SHOP_DAYS[(client + n) % SHOP_DAYS.len()];
-                    let rows = 10 + client * UPLOADS_PER_CLIENT + n;
+                    // Distinct row counts; two uploads of ~6 MB (more than one part).
+                    let rows =
+                        if n == 0 && client < 2 { 95_000 + client } else { 10 + client * UPLOADS_PER_CLIENT + n };
                     let url = &urls[(client + n) % 2];
                     let response = http
                         .post(format!("{url}/v1/shops/{shop}/uploads?date={date}"))
@@ -135,5 +147,99 @@ async fn two_replicas_on_one_bucket_and_database_keep_each_shop_day_consistent()
     assert_eq!(by_area.get("processed"), Some(&SHOP_DAYS.len()), "{keys:?}");
     assert_eq!(by_area.len(), 2, "nothing but raw/ and processed/: {keys:?}");
     a.terminate();
+    b.terminate();
+}
+
+#[tokio::test]
+async fn a_killed_replicas_upload_is_taken_over_and_a_live_replicas_is_left_alone() {
+    // Arrange: two replicas reconciling every second, each with an upload whose body is still
+    // arriving (recorded `received`, owned by that replica).
+    let backend = Backend::fresh().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let with_fast_sweep = |dir: &std::path::Path| {
+        let mut env = server_env(&backend, dir);
+        env.push(("SHOPLAKE_RECONCILE_INTERVAL_SECS".into(), "1".into()));
+        env
+    };
+    let (env_a, env_b) = (with_fast_sweep(dir_a.path()), with_fast_sweep(dir_b.path()));
+    let pairs_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (a, b) =
+        tokio::join!(ServerProcess::start(dir_a.path(), &pairs_a), ServerProcess::start(dir_b.path(), &pairs_b));
+    let http = reqwest::Client::new();
+    let body_text = sample_csv("2025-07-30", 4000).into_bytes();
+    let start_upload = |url: String, shop: &'static str| {
+        let (sender, body) = channel_body();
+        let request = http
+            .post(format!("{url}/v1/shops/{shop}/uploads?date=2025-07-30"))
+            .bearer_auth(test_token(Role::Shop, Some(shop)))
+            .header("content-type", "text/csv")
+            .body(body)
+            .send();
+        (sender, tokio::spawn(request))
+    };
+    let (to_a, _on_a) = start_upload(a.url.clone(), "001");
+    let (to_b, on_b) = start_upload(b.url.clone(), "002");
+    to_a.send(Ok(body_text[..8192].to_vec())).await.unwrap();
+    to_b.send(Ok(body_text[..8192].to_vec())).await.unwrap();
+    let admin = test_token(Role::Admin, None);
+    let upload_of = |shop: &'static str| {
+        let (http, admin, url) = (http.clone(), admin.clone(), b.url.clone());
+        async move {
+            let list: Value = http
+                .get(format!("{url}/v1/shops/{shop}/uploads"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list["items"].as_array().unwrap().first().cloned()
+        }
+    };
+    for shop in ["001", "002"] {
+        let mut recorded = None;
+        for _ in 0..100 {
+            recorded = upload_of(shop).await;
+            if recorded.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(recorded.expect("upload recorded")["status"], "received", "{shop}");
+    }
+
+    // Act: replica A dies; B's body keeps arriving, slowly but steadily.
+    a.kill();
+    drop(to_a);
+    let started = std::time::Instant::now();
+    let mut sent = 8192;
+    let taken_over = loop {
+        let upload = upload_of("001").await.unwrap();
+        if upload["status"] != "received" {
+            break upload;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "A's upload was never taken over: {upload}");
+        if sent < body_text.len() {
+            let next = (sent + 4096).min(body_text.len() - 1);
+            to_b.send(Ok(body_text[sent..next].to_vec())).await.unwrap();
+            sent = next;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let b_meanwhile = upload_of("002").await.unwrap();
+    to_b.send(Ok(body_text[sent..].to_vec())).await.unwrap();
+    drop(to_b);
+    let b_answer = on_b.await.unwrap().unwrap();
+
+    // Assert: the dead replica's upload was finished by B (its body never arrived: failed, no
+    // raw object), while B's own upload in flight was untouched and then succeeded.
+    assert_eq!(taken_over["status"], "failed", "{taken_over}");
+    assert_eq!(b_meanwhile["status"], "received", "a live replica's upload is left alone: {b_meanwhile}");
+    assert_eq!(b_answer.status(), 201);
+    let Backend::S3 { bucket, .. } = &backend else { panic!("runs on the s3 back end") };
+    let raw: Vec<String> = s3_store(bucket).await.list("raw/").await.unwrap().into_iter().map(|o| o.key).collect();
+    assert!(raw.iter().all(|k| k.starts_with("raw/shop_id=002/")), "{raw:?}");
     b.terminate();
 }
