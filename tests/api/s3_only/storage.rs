@@ -64,3 +64,45 @@ async fn keys_that_would_leave_the_prefix_are_refused() {
         assert!(matches!(store.get(key).await, Err(StorageError::InvalidKey(_))), "{key}");
     }
 }
+
+/// S3 requests counted by the app so far (`/metrics`).
+async fn s3_requests(app: &crate::helpers::TestApp) -> u64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("shoplake_s3_requests_total ")).expect("S3 counter");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_one_date_query_reads_only_that_dates_objects() {
+    // Arrange: one shop, six days.
+    let app = crate::helpers::spawn_app().await;
+    let dates = ["2025-07-25", "2025-07-26", "2025-07-27", "2025-07-28", "2025-07-29", "2025-07-30"];
+    for date in dates {
+        let response = app.upload_csv(&app.shop_token("001"), "001", date, crate::helpers::sample_csv(date, 30)).await;
+        assert_eq!(response.status(), 201);
+    }
+    let analyst = app.token(shoplake::domain::Role::Analyst, None);
+    let query = |sql: &'static str| {
+        let (app, analyst) = (&app, analyst.clone());
+        async move {
+            let before = s3_requests(app).await;
+            let response =
+                app.client.post(app.url("/v1/query")).bearer_auth(&analyst).json(&serde_json::json!({ "sql": sql }));
+            let answer: serde_json::Value = response.send().await.unwrap().json().await.unwrap();
+            (answer, s3_requests(app).await - before)
+        }
+    };
+
+    // Act
+    let (one_day, one_day_reads) = query(
+        "SELECT shop_id, SUM(price * quantity) AS total_sales FROM sales_processed WHERE date = '2025-07-30' GROUP BY shop_id;",
+    )
+    .await;
+    let (all_days, all_days_reads) = query("SELECT SUM(price * quantity) AS total_sales FROM sales_processed").await;
+
+    // Assert: one object read for one day (fetched whole, once), six for six days.
+    assert_eq!(one_day["rows"][0]["total_sales"], crate::helpers::sample_total(30), "{one_day}");
+    assert!(all_days["rows"][0]["total_sales"].is_string(), "{all_days}");
+    assert_eq!(one_day_reads, 1, "object reads of the one-date query");
+    assert_eq!(all_days_reads, dates.len() as u64, "object reads of the query over every date");
+}
