@@ -27,22 +27,31 @@ struct Answered {
     rows: usize,
 }
 
+/// Two `shoplake serve` processes on `backend` started at the same moment (both run the
+/// start-up reconciler), with one more setting each; the directories hold their logs.
+async fn start_two_replicas(
+    backend: &Backend,
+    (name, value): (&str, &str),
+) -> (ServerProcess, ServerProcess, [tempfile::TempDir; 2]) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let envs = dirs.each_ref().map(|dir| {
+        let mut env = server_env(backend, dir.path());
+        env.push((name.to_owned(), value.to_owned()));
+        env
+    });
+    let [pairs_a, pairs_b] =
+        envs.each_ref().map(|env| env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
+    let (a, b) =
+        tokio::join!(ServerProcess::start(dirs[0].path(), &pairs_a), ServerProcess::start(dirs[1].path(), &pairs_b));
+    (a, b, dirs)
+}
+
 #[tokio::test]
 async fn two_replicas_on_one_bucket_and_database_keep_each_shop_day_consistent() {
-    // Arrange: two replicas started at the same moment (both run the start-up reconciler),
-    // with 5 MiB parts so that the two large uploads go through multipart uploads.
+    // Arrange: two replicas started at the same moment, with 5 MiB parts so that the two
+    // large uploads go through multipart uploads.
     let backend = Backend::fresh().await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let with_small_parts = |dir: &std::path::Path| {
-        let mut env = server_env(&backend, dir);
-        env.push(("SHOPLAKE_S3_PART_SIZE".into(), "5MiB".into()));
-        env
-    };
-    let (env_a, env_b) = (with_small_parts(dir_a.path()), with_small_parts(dir_b.path()));
-    let pairs_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let pairs_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (a, b) =
-        tokio::join!(ServerProcess::start(dir_a.path(), &pairs_a), ServerProcess::start(dir_b.path(), &pairs_b));
+    let (a, b, _dirs) = start_two_replicas(&backend, ("SHOPLAKE_S3_PART_SIZE", "5MiB")).await;
     let urls = [a.url.clone(), b.url.clone()];
 
     // Act: clients upload the same shop-days to both replicas at once, each body distinct.
@@ -155,17 +164,7 @@ async fn a_killed_replicas_upload_is_taken_over_and_a_live_replicas_is_left_alon
     // Arrange: two replicas reconciling every second, each with an upload whose body is still
     // arriving (recorded `received`, owned by that replica).
     let backend = Backend::fresh().await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let with_fast_sweep = |dir: &std::path::Path| {
-        let mut env = server_env(&backend, dir);
-        env.push(("SHOPLAKE_RECONCILE_INTERVAL_SECS".into(), "1".into()));
-        env
-    };
-    let (env_a, env_b) = (with_fast_sweep(dir_a.path()), with_fast_sweep(dir_b.path()));
-    let pairs_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let pairs_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (a, b) =
-        tokio::join!(ServerProcess::start(dir_a.path(), &pairs_a), ServerProcess::start(dir_b.path(), &pairs_b));
+    let (a, b, _dirs) = start_two_replicas(&backend, ("SHOPLAKE_RECONCILE_INTERVAL_SECS", "1")).await;
     let http = reqwest::Client::new();
     let body_text = sample_csv("2025-07-30", 4000).into_bytes();
     let start_upload = |url: String, shop: &'static str| {
