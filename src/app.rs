@@ -2,7 +2,7 @@
 //! (`build` binds, `port` reports), and runs until a shutdown signal.
 
 use crate::auth::Keys;
-use crate::catalog::{Catalog, EmbeddedCatalog, SALES_TABLE};
+use crate::catalog::{Catalog, EmbeddedCatalog, GlueCatalog, SALES_TABLE};
 use crate::config::{CatalogKind, Settings, StorageUrl};
 use crate::db::Db;
 use crate::db::DbOptions;
@@ -99,9 +99,7 @@ impl Backends {
         db.migrate().await.context("Failed to apply database migrations")?;
         let catalog: Arc<dyn Catalog> = match &settings.catalog {
             CatalogKind::Embedded => Arc::new(EmbeddedCatalog::new(db.clone())),
-            CatalogKind::Glue { database, .. } => {
-                anyhow::bail!("the Glue catalog (database {database}) is not available in this build yet; use SHOPLAKE_CATALOG=embedded")
-            }
+            CatalogKind::Glue { database, .. } => Arc::new(GlueCatalog::connect(database).await),
         };
         catalog
             .ensure_table(SALES_TABLE, &store.url_of(crate::storage::layout::PROCESSED_PREFIX))
@@ -170,7 +168,7 @@ pub fn query_engine(settings: &Settings, store: &dyn BlobStore) -> anyhow::Resul
 /// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns).
 pub async fn table_sources(catalog: &dyn Catalog) -> Result<Vec<TableSource>, crate::catalog::CatalogError> {
     Ok(catalog
-        .tables()
+        .table_schemas()
         .await?
         .into_iter()
         .map(|table| TableSource {

@@ -7,7 +7,9 @@
 pub mod app;
 /// Tokens: claims, signing, verification.
 pub mod auth;
-/// Tables, columns and partitions (embedded catalog), crawler, Athena DDL.
+/// The AWS SDK configuration shared by S3 and Glue.
+pub mod aws;
+/// Tables, columns and partitions (embedded catalog or AWS Glue), crawler, Athena DDL.
 pub mod catalog;
 /// Command line entry points.
 pub mod cli;
@@ -28,7 +30,7 @@ pub mod metrics;
 pub mod pipeline;
 /// The embedded SQL engine (DataFusion): read-only queries over the catalog's tables.
 pub mod query;
-/// Blob storage trait and its local implementation.
+/// Blob storage trait, a local directory and S3.
 pub mod storage;
 /// Logging set-up.
 pub mod telemetry;

@@ -67,6 +67,8 @@ pub mod dependencies {
     pub static S3: Calls = Calls::new();
     /// The state database.
     pub static DATABASE: Calls = Calls::new();
+    /// The AWS Glue Data Catalog (errors after the SDK's retries).
+    pub static GLUE: Calls = Calls::new();
 }
 
 /// Process-wide metrics.
@@ -125,6 +127,7 @@ impl Metrics {
         let _ = writeln!(out, "shoplake_upload_bytes_received_total {}", self.bytes_received.load(Ordering::Relaxed));
         let (s3_requests, s3_retries, s3_errors) = dependencies::S3.snapshot();
         let (_, _, database_errors) = dependencies::DATABASE.snapshot();
+        let (_, _, glue_errors) = dependencies::GLUE.snapshot();
         out.push_str("# HELP shoplake_s3_requests_total S3 requests sent, retries included.\n# TYPE shoplake_s3_requests_total counter\n");
         let _ = writeln!(out, "shoplake_s3_requests_total {s3_requests}");
         out.push_str("# HELP shoplake_s3_retries_total S3 requests that were retries (throttling, 5xx, timeouts).\n# TYPE shoplake_s3_retries_total counter\n");
@@ -133,6 +136,8 @@ impl Metrics {
         let _ = writeln!(out, "shoplake_s3_errors_total {s3_errors}");
         out.push_str("# HELP shoplake_database_errors_total Database calls that failed (unreachable, timeout, lock).\n# TYPE shoplake_database_errors_total counter\n");
         let _ = writeln!(out, "shoplake_database_errors_total {database_errors}");
+        out.push_str("# HELP shoplake_glue_errors_total Glue Data Catalog calls that failed after their retries.\n# TYPE shoplake_glue_errors_total counter\n");
+        let _ = writeln!(out, "shoplake_glue_errors_total {glue_errors}");
         out.push_str("# HELP shoplake_http_request_duration_seconds HTTP request durations by route.\n# TYPE shoplake_http_request_duration_seconds histogram\n");
         for ((method, route, status), h) in self.requests.lock().expect("metrics lock").iter() {
             let labels = format!("method=\"{method}\",route=\"{}\",status=\"{status}\"", route.replace('"', "\\\""));

@@ -1,7 +1,7 @@
 //! Athena/Hive DDL for a catalog table: `CREATE EXTERNAL TABLE` (Parquet SerDe, partitioned by
 //! shop_id and date) and one `ALTER TABLE ... ADD PARTITION` per partition.
 
-use super::{PartitionInfo, TableInfo};
+use super::{hive_format, PartitionInfo, TableInfo};
 
 /// The statements that make Athena, Trino or Spark see the same files.
 pub fn athena_ddl(table: &TableInfo, partitions: &[PartitionInfo]) -> String {
@@ -11,12 +11,15 @@ pub fn athena_ddl(table: &TableInfo, partitions: &[PartitionInfo]) -> String {
     let keys = table.partition_keys.iter().map(|k| format!("{} string", quote(k))).collect::<Vec<_>>().join(", ");
     let mut ddl = format!(
         "CREATE EXTERNAL TABLE IF NOT EXISTS {name} (\n{columns}\n)\nPARTITIONED BY ({keys})\n\
-         ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\n\
-         STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat'\n\
-         OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'\n\
+         ROW FORMAT SERDE '{serde}'\n\
+         STORED AS INPUTFORMAT '{input}'\n\
+         OUTPUTFORMAT '{output}'\n\
          LOCATION '{location}'\n\
          TBLPROPERTIES ('classification'='parquet', 'parquet.compression'='ZSTD');\n",
         name = quote(&table.name),
+        serde = hive_format::SERDE,
+        input = hive_format::INPUT_FORMAT,
+        output = hive_format::OUTPUT_FORMAT,
     );
     for p in partitions {
         ddl.push_str(&format!(

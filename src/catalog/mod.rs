@@ -1,13 +1,25 @@
 //! The catalog: tables over storage prefixes, their columns and their partitions, behind one
-//! small trait (embedded in our database now; AWS Glue next). Updated in the step that
-//! commits an upload, so an accepted upload is queryable at once.
+//! small trait (embedded in our database, or AWS Glue). Updated in the step that commits an
+//! upload, so an accepted upload is queryable at once.
 
 pub mod crawl;
 pub mod ddl;
 mod embedded;
+mod glue;
 pub mod types;
 
 pub use embedded::EmbeddedCatalog;
+pub use glue::GlueCatalog;
+
+/// How Hive, Athena and Glue name our files' format (what a Glue crawler writes for Parquet).
+pub mod hive_format {
+    /// The SerDe of Parquet files.
+    pub const SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+    /// Their input format.
+    pub const INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+    /// Their output format.
+    pub const OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+}
 pub use types::ColumnDef;
 
 use async_trait::async_trait;
@@ -116,6 +128,12 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
 
     /// All tables.
     async fn tables(&self) -> CatalogResult<Vec<TableInfo>>;
+
+    /// All tables' names, locations and columns, for the query engine: the statistics may be
+    /// left at zero where counting them costs (Glue lists every partition for them).
+    async fn table_schemas(&self) -> CatalogResult<Vec<TableInfo>> {
+        self.tables().await
+    }
 
     /// Adds a file's new columns to the table and widens where safe; refuses conflicts.
     /// Returns the table's columns afterwards.

@@ -75,25 +75,8 @@ impl S3Store {
     /// Builds the client from the environment (`AWS_REGION`, credentials chain, `AWS_ENDPOINT_URL`)
     /// and creates a local scratch directory. Does not contact S3 (see [`BlobStore::check`]).
     pub async fn connect(options: &S3Options) -> StorageResult<Self> {
-        use aws_config::meta::region::RegionProviderChain;
-        use aws_config::retry::RetryConfig;
-        use aws_config::timeout::TimeoutConfig;
-        let region = RegionProviderChain::default_provider().or_else("us-east-1");
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(region)
-            .retry_config(RetryConfig::standard().with_max_attempts(5).with_initial_backoff(Duration::from_millis(100)))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(120))
-                    .build(),
-            )
-            .load()
-            .await;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-            .ok()
-            .or_else(|| sdk.endpoint_url().map(str::to_owned))
-            .filter(|e| !e.is_empty());
+        let sdk = crate::aws::sdk_config().await;
+        let endpoint = crate::aws::endpoint_url(&sdk, "S3");
         let path_style = options.force_path_style.unwrap_or(endpoint.is_some());
         let mut config =
             aws_sdk_s3::config::Builder::from(&sdk).force_path_style(path_style).interceptor(CountRequests);

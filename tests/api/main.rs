@@ -35,6 +35,7 @@ mod local_only {
 /// Tests of the S3 + PostgreSQL back end only.
 mod s3_only {
     mod faults;
+    mod glue;
     mod replicas;
     mod storage;
 }

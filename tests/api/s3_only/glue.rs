@@ -1,0 +1,126 @@
+//! The Glue Data Catalog as the catalog (`SHOPLAKE_CATALOG=glue`), against the S3/Glue server:
+//! each accepted upload's partition is in Glue before the 201, described as a Glue crawler
+//! describes Parquet files, and queries and crawls work from it.
+
+use crate::helpers::{sample_csv, sample_total, spawn_app_with, TestApp};
+use serde_json::Value;
+use shoplake::catalog::GlueCatalog;
+use shoplake::domain::Role;
+
+async fn app_on_glue() -> (TestApp, GlueCatalog, String) {
+    let database = format!("lake_{}", uuid::Uuid::now_v7().simple());
+    let app = spawn_app_with(&[("SHOPLAKE_CATALOG", "glue"), ("SHOPLAKE_GLUE_DATABASE", &database)]).await;
+    (app, GlueCatalog::connect(&database).await, database)
+}
+
+/// What a Glue crawler writes for Hive-partitioned Parquet files (the fields Athena reads).
+const CRAWLER_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+const CRAWLER_INPUT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+const CRAWLER_OUTPUT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+
+fn assert_crawler_shaped(sd: &aws_sdk_glue::types::StorageDescriptor, location: &str) {
+    assert_eq!(sd.location(), Some(location));
+    assert_eq!(sd.input_format(), Some(CRAWLER_INPUT));
+    assert_eq!(sd.output_format(), Some(CRAWLER_OUTPUT));
+    let serde = sd.serde_info().expect("serde info");
+    assert_eq!(serde.serialization_library(), Some(CRAWLER_SERDE));
+    assert_eq!(serde.parameters().and_then(|p| p.get("serialization.format")).map(String::as_str), Some("1"));
+    assert_eq!((sd.compressed(), sd.number_of_buckets(), sd.stored_as_sub_directories()), (false, -1, false));
+    let columns: Vec<(&str, &str)> = sd.columns().iter().map(|c| (c.name(), c.r#type().unwrap_or(""))).collect();
+    for expected in [("quantity", "bigint"), ("price", "decimal(18,4)"), ("sold_at", "timestamp"), ("sku", "string")] {
+        assert!(columns.contains(&expected), "{expected:?} in {columns:?}");
+    }
+    assert!(!columns.iter().any(|(name, _)| *name == "shop_id" || *name == "date"), "partition keys are not columns");
+}
+
+#[tokio::test]
+async fn an_accepted_upload_is_in_glue_as_a_crawler_would_describe_it_before_the_201() {
+    // Arrange
+    let (app, glue, database) = app_on_glue().await;
+    // Act
+    let response = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", sample_csv("2025-07-30", 20)).await;
+    assert_eq!(response.status(), 201);
+    // Assert: the table, field by field.
+    let table = glue.client().get_table().database_name(&database).name("sales_processed").send().await.unwrap();
+    let table = table.table().unwrap();
+    let root = app.store.url_of("processed/");
+    assert!(root.starts_with("s3://"), "{root}");
+    assert_eq!(table.table_type(), Some("EXTERNAL_TABLE"));
+    assert_eq!(table.parameters().and_then(|p| p.get("classification")).map(String::as_str), Some("parquet"));
+    let keys: Vec<(&str, &str)> = table.partition_keys().iter().map(|c| (c.name(), c.r#type().unwrap_or(""))).collect();
+    assert_eq!(keys, [("shop_id", "string"), ("date", "string")]);
+    assert_crawler_shaped(table.storage_descriptor().unwrap(), &root);
+    // The partition, registered in the commit step.
+    let partition = glue
+        .client()
+        .get_partition()
+        .database_name(&database)
+        .table_name("sales_processed")
+        .set_partition_values(Some(vec!["001".into(), "2025-07-30".into()]))
+        .send()
+        .await
+        .expect("the partition is in Glue when the 201 arrives");
+    let partition = partition.partition().unwrap();
+    assert_crawler_shaped(partition.storage_descriptor().unwrap(), &format!("{root}shop_id=001/date=2025-07-30/"));
+    assert_eq!(partition.parameters().and_then(|p| p.get("recordCount")).map(String::as_str), Some("20"));
+
+    // A re-upload updates the same partition (no duplicate, new row count).
+    let again = app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", sample_csv("2025-07-30", 35)).await;
+    assert_eq!(again.status(), 201);
+    let listed = glue.client().get_partitions().database_name(&database).table_name("sales_processed").send().await;
+    let listed = listed.unwrap();
+    assert_eq!(listed.partitions().len(), 1);
+    assert_eq!(listed.partitions()[0].parameters().and_then(|p| p.get("recordCount")).map(String::as_str), Some("35"));
+}
+
+#[tokio::test]
+async fn queries_and_crawls_run_on_the_glue_catalog() {
+    // Arrange: two shops' days; then Glue loses one partition behind the service's back.
+    let (app, glue, database) = app_on_glue().await;
+    for (shop, rows) in [("001", 12), ("002", 7)] {
+        let response = app.upload_csv(&app.shop_token(shop), shop, "2025-07-30", sample_csv("2025-07-30", rows)).await;
+        assert_eq!(response.status(), 201);
+    }
+    let analyst = app.token(Role::Analyst, None);
+    let seed = "SELECT shop_id, SUM(price * quantity) AS total_sales FROM sales_processed WHERE date = '2025-07-30' GROUP BY shop_id ORDER BY shop_id;";
+    let answer: Value = app
+        .client
+        .post(app.url("/v1/query"))
+        .bearer_auth(&analyst)
+        .json(&serde_json::json!({ "sql": seed }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["rows"][0]["total_sales"], sample_total(12), "{answer}");
+    assert_eq!(answer["rows"][1]["total_sales"], sample_total(7), "{answer}");
+    glue.client()
+        .delete_partition()
+        .database_name(&database)
+        .table_name("sales_processed")
+        .set_partition_values(Some(vec!["002".into(), "2025-07-30".into()]))
+        .send()
+        .await
+        .unwrap();
+
+    // Act
+    let crawl = app.client.post(app.url("/v1/catalog/crawl")).bearer_auth(app.admin_token()).send().await.unwrap();
+
+    // Assert: the crawl put it back from processed/ (footers only), and the catalog API reads Glue.
+    assert_eq!(crawl.status(), 200);
+    let report: Value = crawl.json().await.unwrap();
+    assert_eq!(report["added"], serde_json::json!(["shop_id=002/date=2025-07-30"]), "{report}");
+    let table: Value = app
+        .client
+        .get(app.url("/v1/catalog/tables/sales_processed"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((table["partitions"].as_u64(), table["rows"].as_u64()), (Some(2), Some(19)), "{table}");
+}
