@@ -2,6 +2,7 @@
 //! (`build` binds, `port` reports), and runs until a shutdown signal.
 
 use crate::auth::Keys;
+use crate::catalog::glue_crawler::CrawlScheduler;
 use crate::catalog::{Catalog, EmbeddedCatalog, GlueCatalog, SALES_TABLE};
 use crate::config::{CatalogKind, Settings, StorageUrl};
 use crate::db::Db;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Admission control: one permit per upload being read and processed.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// The Glue crawler scheduler, when `SHOPLAKE_GLUE_CRAWLER` is set.
+    pub crawls: Option<CrawlScheduler>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -196,7 +199,17 @@ impl Application {
         }
         let backends = Backends::open(&settings).await?;
         let metrics = Arc::new(Metrics::default());
-        let pipeline = backends.pipeline(&settings, metrics.clone())?;
+        let crawls = match &settings.catalog {
+            CatalogKind::Glue { database, crawler: Some(crawler) } => {
+                let glue = GlueCatalog::connect(database).await;
+                Some(CrawlScheduler::start(glue.client().clone(), crawler, settings.glue_crawl_quiet))
+            }
+            _ => None,
+        };
+        let mut pipeline = backends.pipeline(&settings, metrics.clone())?;
+        if let Some(crawls) = &crawls {
+            pipeline = pipeline.with_crawl_scheduler(crawls.clone());
+        }
         pipeline.reconcile().await.context("Failed to finish uploads left in flight")?;
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("Failed to bind {}", settings.listen))?;
@@ -211,6 +224,7 @@ impl Application {
         let query = Arc::new(query_engine(&settings, backends.store.as_ref())?);
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let state = AppState {
+            crawls,
             upload_slots,
             settings: Arc::new(settings),
             keys: Arc::new(keys),

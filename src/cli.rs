@@ -78,6 +78,14 @@ pub enum Command {
     },
     /// Rebuild the catalog from processed/ (Parquet footers only) and report what changed.
     Crawl,
+    /// Create the Glue crawler named by SHOPLAKE_GLUE_CRAWLER over processed/, with the settings
+    /// that avoid a crawler's known traps (one table, new folders only, partitions inherit the
+    /// table's schema); needs SHOPLAKE_CATALOG=glue.
+    GlueSetup {
+        /// ARN of the IAM role the crawler runs as.
+        #[arg(long)]
+        role: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -195,6 +203,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 stats.files_scanned,
                 stats.bytes_scanned
             );
+        }
+        Command::GlueSetup { role } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            let crate::config::CatalogKind::Glue { database, crawler: Some(crawler) } = &settings.catalog else {
+                return Err(anyhow::anyhow!(
+                    "glue-setup needs SHOPLAKE_CATALOG=glue, SHOPLAKE_GLUE_DATABASE and SHOPLAKE_GLUE_CRAWLER"
+                )
+                .into());
+            };
+            let backends = Backends::open(&settings).await?;
+            let path = backends.store.url_of(crate::storage::layout::PROCESSED_PREFIX);
+            let glue = crate::catalog::GlueCatalog::connect(database).await;
+            match crate::catalog::glue_crawler::create_crawler(glue.client(), crawler, database, &path, &role).await {
+                Ok(true) => println!("created crawler {crawler} over {path} into database {database}"),
+                Ok(false) => println!("crawler {crawler} exists already; left unchanged"),
+                Err(error) => return Err(anyhow::anyhow!("could not create crawler {crawler}: {error}").into()),
+            }
         }
         Command::Crawl => {
             crate::telemetry::init(settings.log_format, "warn");

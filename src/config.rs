@@ -27,6 +27,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("catalog", "embedded or glue"),
     ("glue_database", "Glue database (catalog = glue)"),
     ("glue_crawler", "Glue crawler to start after accepted uploads"),
+    ("glue_crawl_quiet_secs", "quiet period batching a burst of uploads into one crawler run"),
     ("max_upload_bytes", "larger bodies get 413"),
     ("max_rejected_fraction", "above it the whole file is rejected"),
     ("default_currency", "currency of rows that leave it empty"),
@@ -113,6 +114,9 @@ pub struct Settings {
     pub s3_part_size: u64,
     /// `SHOPLAKE_S3_FORCE_PATH_STYLE`: `None` is auto (path style when an endpoint URL is set).
     pub s3_force_path_style: Option<bool>,
+    /// `SHOPLAKE_GLUE_CRAWL_QUIET_SECS`: the crawler starts this long after the first upload of
+    /// a burst (one run for the burst).
+    pub glue_crawl_quiet: Duration,
     /// `SHOPLAKE_MAX_UPLOAD_BYTES`: larger bodies get 413.
     pub max_upload_bytes: u64,
     /// `SHOPLAKE_MAX_REJECTED_FRACTION`: above it the whole file is rejected.
@@ -170,6 +174,7 @@ impl Default for Settings {
             database_statement_timeout: Duration::from_secs(30),
             s3_part_size: 8 << 20,
             s3_force_path_style: None,
+            glue_crawl_quiet: Duration::from_secs(60),
             max_upload_bytes: 268_435_456,
             max_rejected_fraction: 0.05,
             default_currency: "EUR".into(),
@@ -341,6 +346,9 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
             "auto" => Some(None),
             _ => None,
         })?;
+    }
+    if let Some(v) = get("glue_crawl_quiet_secs") {
+        settings.glue_crawl_quiet = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
     }
     if let Some(v) = get("min_body_bytes_per_sec") {
         settings.min_body_bytes_per_sec =

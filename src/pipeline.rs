@@ -15,6 +15,7 @@ mod tests;
 pub use digest::{DigestReader, DigestSummary};
 pub use reconcile::ReconcileReport;
 
+use crate::catalog::glue_crawler::CrawlScheduler;
 use crate::catalog::types::{columns_of, fingerprint};
 use crate::catalog::{Catalog, CatalogError, PartitionInfo, SALES_TABLE};
 use crate::db::{Db, DbError, IngestResult, NewUpload, UploadRecord};
@@ -113,6 +114,7 @@ pub struct Pipeline {
     options: Arc<IngestOptions>,
     locks: Arc<ShopDayLocks>,
     active: Arc<ActiveUploads>,
+    crawls: Option<CrawlScheduler>,
 }
 
 impl Pipeline {
@@ -134,7 +136,14 @@ impl Pipeline {
             options: Arc::new(options),
             locks: Arc::default(),
             active: Arc::default(),
+            crawls: None,
         }
+    }
+
+    /// Asks `crawls` for a Glue crawler run after each accepted upload (never waiting for it).
+    pub fn with_crawl_scheduler(mut self, crawls: CrawlScheduler) -> Self {
+        self.crawls = Some(crawls);
+        self
     }
 
     /// Accepts one file: records it `received`, archives the raw bytes under `raw/` (complete
@@ -382,6 +391,9 @@ impl Pipeline {
         }
         uploads.commit_succeeded(&id, &processed_key, previous.as_ref()).await?;
         self.metrics.upload_reached(UploadStatus::Succeeded);
+        if let Some(crawls) = &self.crawls {
+            crawls.request();
+        }
         Ok(())
     }
 

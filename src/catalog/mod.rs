@@ -6,6 +6,7 @@ pub mod crawl;
 pub mod ddl;
 mod embedded;
 mod glue;
+pub mod glue_crawler;
 pub mod types;
 
 pub use embedded::EmbeddedCatalog;

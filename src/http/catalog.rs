@@ -4,6 +4,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::AuthUser;
 use crate::app::AppState;
 use crate::catalog::crawl::{crawl, CrawlReport};
+use crate::catalog::glue_crawler::CrawlStatus;
 use crate::catalog::{ddl, PartitionInfo, TableInfo, SALES_TABLE};
 use crate::domain::Role;
 use axum::extract::{Path, State};
@@ -21,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_partitions))
         .routes(routes!(table_ddl))
         .routes(routes!(start_crawl))
+        .routes(routes!(crawler_status))
 }
 
 /// The catalog's tables.
@@ -102,6 +104,21 @@ async fn table_ddl(
 async fn start_crawl(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<CrawlReport>> {
     user.require(&[Role::Admin])?;
     Ok(Json(crawl(&state.store, &state.catalog, SALES_TABLE).await?))
+}
+
+/// The Glue crawler that accepted uploads start (`SHOPLAKE_GLUE_CRAWLER`): whether a run is in
+/// flight or wanted, how many runs were started. 404 when no crawler is configured.
+#[utoipa::path(get, path = "/v1/catalog/crawl", tag = "catalog",
+    responses((status = 200, body = CrawlStatus), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no Glue crawler configured", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+async fn crawler_status(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<CrawlStatus>> {
+    user.require(&READERS)?;
+    let crawls = state
+        .crawls
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("no Glue crawler is configured (SHOPLAKE_GLUE_CRAWLER)".into()))?;
+    Ok(Json(crawls.status()))
 }
 
 async fn find_table(state: &AppState, name: &str) -> ApiResult<TableInfo> {

@@ -43,5 +43,9 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthDto>> {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Served even while the database is down: its error counters matter most then.
     let by_status = state.db.uploads().count_by_status().await.ok();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(by_status.as_deref()))
+    let mut text = state.metrics.render(by_status.as_deref());
+    if let Some(crawls) = &state.crawls {
+        text.push_str(&crawls.render_metrics());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

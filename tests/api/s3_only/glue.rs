@@ -124,3 +124,97 @@ async fn queries_and_crawls_run_on_the_glue_catalog() {
         .unwrap();
     assert_eq!((table["partitions"].as_u64(), table["rows"].as_u64()), (Some(2), Some(19)), "{table}");
 }
+
+/// The crawler scheduler's state (`GET /v1/catalog/crawl`).
+async fn crawl_status(app: &TestApp) -> Value {
+    let response = app.client.get(app.url("/v1/catalog/crawl")).bearer_auth(app.admin_token()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Polls the scheduler until `done` holds (at most 20 s).
+async fn wait_for(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let status = crawl_status(app).await;
+        if done(&status) {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: {}", crawl_status(app).await);
+}
+
+/// moto's crawler stays RUNNING until its runs are listed (its stand-in for a crawl ending).
+async fn finish_crawler_run(glue: &GlueCatalog, crawler: &str) {
+    glue.client().list_crawls().crawler_name(crawler).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_burst_of_uploads_starts_the_crawler_once_and_no_upload_waits_for_it() {
+    // Arrange: the crawler made by `glue-setup`'s function, already running (started elsewhere).
+    let database = format!("lake_{}", uuid::Uuid::now_v7().simple());
+    let crawler = format!("crawler-{}", uuid::Uuid::now_v7().simple());
+    let app = spawn_app_with(&[
+        ("SHOPLAKE_CATALOG", "glue"),
+        ("SHOPLAKE_GLUE_DATABASE", &database),
+        ("SHOPLAKE_GLUE_CRAWLER", &crawler),
+        ("SHOPLAKE_GLUE_CRAWL_QUIET_SECS", "1"),
+    ])
+    .await;
+    let glue = GlueCatalog::connect(&database).await;
+    let role = "arn:aws:iam::123456789012:role/shoplake-crawler";
+    let path = app.store.url_of("processed/");
+    let created = shoplake::catalog::glue_crawler::create_crawler(glue.client(), &crawler, &database, &path, role);
+    assert_eq!(created.await, Ok(true));
+    let made = glue.client().get_crawler().name(&crawler).send().await.unwrap();
+    let made = made.crawler().unwrap();
+    assert_eq!(
+        made.recrawl_policy().and_then(|p| p.recrawl_behavior()).map(|b| b.as_str()),
+        Some("CRAWL_NEW_FOLDERS_ONLY")
+    );
+    assert!(made.configuration().unwrap().contains("InheritFromTable"), "{:?}", made.configuration());
+    glue.client().start_crawler().name(&crawler).send().await.unwrap();
+
+    // Act: 100 uploads at once, while the crawler is running.
+    let uploads: Vec<_> = (0..100)
+        .map(|i| {
+            let (client, url, token) =
+                (app.client.clone(), app.address.clone(), app.shop_token(&format!("{:03}", i % 20)));
+            tokio::spawn(async move {
+                let (shop, date) = (format!("{:03}", i % 20), format!("2025-07-{:02}", 1 + i / 20));
+                client
+                    .post(format!("{url}/v1/shops/{shop}/uploads?date={date}"))
+                    .bearer_auth(token)
+                    .header("content-type", "text/csv")
+                    .body(sample_csv(&date, 5))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for upload in uploads {
+        assert_eq!(upload.await.unwrap(), 201, "no upload fails or waits because of the crawler");
+    }
+
+    // Assert: the running crawler is read as "start again when it ends"...
+    let found = wait_for(&app, "the scheduler tries to start the crawler", |s| s["found_running"] == 1).await;
+    assert_eq!((found["starts"].as_u64(), found["pending"].as_bool()), (Some(0), Some(true)), "{found}");
+    finish_crawler_run(&glue, &crawler).await;
+    let started = wait_for(&app, "one run for the whole burst", |s| s["starts"] == 1).await;
+    assert_eq!(started["requests"], 100, "{started}");
+    // ...uploads during a run wait for that run to end, then make one more.
+    for i in 0..10 {
+        let date = format!("2025-08-{:02}", 1 + i);
+        assert_eq!(app.upload_csv(&app.shop_token("001"), "001", &date, sample_csv(&date, 5)).await.status(), 201);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let during = crawl_status(&app).await;
+    assert_eq!((during["starts"].as_u64(), during["pending"].as_bool()), (Some(1), Some(true)), "{during}");
+    finish_crawler_run(&glue, &crawler).await;
+    let last = wait_for(&app, "a second run for the later uploads", |s| s["starts"] == 2).await;
+    assert_eq!((last["requests"].as_u64(), last["found_running"].as_u64()), (Some(110), Some(1)), "{last}");
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("shoplake_glue_crawler_starts_total 2"), "{metrics}");
+}
