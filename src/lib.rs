@@ -24,6 +24,8 @@ pub mod http;
 /// The ingest core (crate `shoplake-ingest` in `crates/ingest`): CSV bytes in, typed Parquet,
 /// rejected rows and a report out; no HTTP, no async, so the fuzzer and a Lambda reuse it.
 pub use shoplake_ingest as ingest;
+/// The S3-event Lambda handler: files dropped under `raw/` through the same pipeline.
+pub mod lambda;
 /// Prometheus metrics.
 pub mod metrics;
 /// The upload use case shared by HTTP and CLI.

@@ -190,21 +190,85 @@ impl Pipeline {
             }
         };
         let _ = archived_tx.send(raw_key.clone());
+        let id_for_panic = id;
+        let store = Arc::clone(&self.store);
+        let verdict = async move {
+            Ok(ingesting.await.unwrap_or_else(|panic| {
+                let verdict = Err(IngestError::Io(std::io::Error::other(format!("ingest stopped: {panic}"))));
+                (process::ScratchFiles::new(store.as_ref(), &id_for_panic), verdict)
+            }))
+        };
+        self.commit_archived(id, &incoming, &raw_key, &summary.sha256_hex, verdict, RawOwner::ThisUpload).await
+    }
 
+    /// Accepts a file that is already in `raw/` (dropped there by another system, announced by
+    /// an S3 event): records it with that key, then validates and commits it like an upload.
+    /// A second call for the same key (S3 delivers events at least once) writes nothing and
+    /// answers the first upload as it is now. The object is never modified or deleted.
+    #[tracing::instrument(name = "pipeline.accept_stored", skip_all, fields(shop = %incoming.shop, date = %incoming.date, key = raw_key, upload_id))]
+    pub async fn accept_stored(&self, incoming: Incoming, raw_key: &str) -> Result<Outcome, PipelineError> {
+        let uploads = self.db.uploads();
+        if let Some(first) = uploads.by_raw_key(raw_key).await? {
+            return Ok(Outcome::Replayed(first));
+        }
+        let id = UploadId::new();
+        tracing::Span::current().record("upload_id", tracing::field::display(&id));
+        let _active = self.active.track(id);
+        self.db.check_file()?;
+        uploads
+            .insert_received(&NewUpload {
+                id,
+                shop_id: incoming.shop.clone(),
+                date: incoming.date,
+                filename: incoming.filename.clone(),
+            })
+            .await?;
+        let mut reader = DigestReader::new(self.store.get(raw_key).await?, u64::MAX);
+        let mut sink = tokio::io::sink();
+        if let Err(error) = tokio::io::copy(&mut reader, &mut sink).await {
+            let problem = format!("storage failed while reading {raw_key}: {error}");
+            self.finish(id, UploadStatus::Received, UploadStatus::Failed, &problem).await;
+            return Err(StorageError::Unavailable { action: format!("reading {raw_key}"), source: error }.into());
+        }
+        let summary = reader.summary();
+        self.metrics.add_bytes_received(summary.bytes);
+        if let Err(error) = uploads.record_archive(&id, summary.bytes, &summary.sha256_hex, raw_key).await {
+            // The same event delivered twice at once: the other delivery recorded the key first.
+            if let Some(first) = uploads.by_raw_key(raw_key).await? {
+                uploads.delete(&id).await?;
+                return Ok(Outcome::Replayed(first));
+            }
+            return Err(error.into());
+        }
+        let verdict = process::ingest_archived(&self.store, &id, raw_key, incoming.date, self.options.clone());
+        self.commit_archived(id, &incoming, raw_key, &summary.sha256_hex, verdict, RawOwner::SomeoneElse).await
+    }
+
+    /// The part of accepting shared by both ways in: `raw_key` is archived and recorded on
+    /// upload `id` (`received`), `verdict` yields the ingest's outcome. Under the shop-day lock:
+    /// an idempotency replay or a duplicate of the current upload keeps nothing (the raw object
+    /// goes too when this upload wrote it); anything else is processed and committed.
+    async fn commit_archived(
+        &self,
+        id: UploadId,
+        incoming: &Incoming,
+        raw_key: &str,
+        sha256: &str,
+        verdict: impl std::future::Future<Output = StorageResult<process::Ingested>>,
+        raw_owner: RawOwner,
+    ) -> Result<Outcome, PipelineError> {
+        let uploads = self.db.uploads();
         let _shop_day = self.lock_shop_day(&incoming.shop, &incoming.date).await?;
         let current = uploads.current(&incoming.shop, &incoming.date).await?;
         // (Never this upload itself: a reconciler that took it over may have committed it.)
-        let duplicate =
-            current.as_ref().filter(|c| c.id != id && c.sha256.as_deref() == Some(summary.sha256_hex.as_str()));
+        let duplicate = current.as_ref().filter(|c| c.id != id && c.sha256.as_deref() == Some(sha256));
         if let Some(key) = &incoming.idempotency_key {
             let answer = duplicate.map_or(id, |d| d.id);
-            if let Some(first) =
-                self.db.idempotency_keys().claim(&incoming.shop, key, &summary.sha256_hex, &answer).await?
-            {
+            if let Some(first) = self.db.idempotency_keys().claim(&incoming.shop, key, sha256, &answer).await? {
                 // The discarded verdict's scratch files are gone before the answer is sent.
-                let _ = ingesting.await;
-                self.forget(&id, &raw_key).await?;
-                if first.sha256 != summary.sha256_hex {
+                let _ = verdict.await;
+                self.forget(&id, raw_key, raw_owner).await?;
+                if first.sha256 != sha256 {
                     return Err(PipelineError::KeyReused { key: key.clone(), first: first.upload_id });
                 }
                 let first_id = UploadId::parse(&first.upload_id)
@@ -216,19 +280,16 @@ impl Pipeline {
         if let Some(duplicate) = duplicate {
             // Identical bytes to the current upload: answer with it, keep nothing.
             let duplicate = duplicate.clone();
-            let _ = ingesting.await;
-            self.forget(&id, &raw_key).await?;
+            let _ = verdict.await;
+            self.forget(&id, raw_key, raw_owner).await?;
             return Ok(Outcome::Duplicate(duplicate));
         }
-        if let Some(earlier) = uploads.same_bytes(&incoming.shop, &incoming.date, &summary.sha256_hex, &id).await? {
+        if let Some(earlier) = uploads.same_bytes(&incoming.shop, &incoming.date, sha256, &id).await? {
             uploads.set_duplicate_of(&id, &earlier).await?;
         }
         uploads.transition(&id, UploadStatus::Received, UploadStatus::Processing, None).await?;
-        let ingested = ingesting.await.unwrap_or_else(|panic| {
-            let verdict = Err(IngestError::Io(std::io::Error::other(format!("ingest stopped: {panic}"))));
-            (process::ScratchFiles::new(self.store.as_ref(), &id), verdict)
-        });
-        self.process(id, &incoming, current.map(|c| c.id), Ok(ingested)).await?;
+        let ingested = verdict.await;
+        self.process(id, incoming, current.map(|c| c.id), ingested).await?;
         let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
         Ok(Outcome::Created(record))
     }
@@ -411,9 +472,12 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Removes every trace of a request that turned out to repeat an earlier one.
-    async fn forget(&self, id: &UploadId, raw_key: &str) -> Result<(), PipelineError> {
-        self.store.delete(raw_key).await?;
+    /// Removes every trace of a request that turned out to repeat an earlier one (the raw
+    /// object only when this upload wrote it).
+    async fn forget(&self, id: &UploadId, raw_key: &str, raw_owner: RawOwner) -> Result<(), PipelineError> {
+        if raw_owner == RawOwner::ThisUpload {
+            self.store.delete(raw_key).await?;
+        }
         self.db.uploads().delete(id).await?;
         Ok(())
     }
@@ -438,6 +502,14 @@ impl Pipeline {
         .await;
         PipelineError::Interrupted { source, upload_id: id }
     }
+}
+
+/// Who put the raw object there: this upload (it goes when the upload turns out to repeat
+/// another), or another system (it is never touched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawOwner {
+    ThisUpload,
+    SomeoneElse,
 }
 
 fn fraction(report: &IngestReport) -> f64 {

@@ -284,6 +284,17 @@ impl<'p> Uploads<'p> {
         row.map(|r| from_row(&r)).transpose()
     }
 
+    /// The upload recorded with this raw key (the first one: keys are recorded once).
+    pub async fn by_raw_key(&self, raw_key: &str) -> DbResult<Option<UploadRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from uploads where raw_key = $1 order by id limit 1"
+        )))
+        .bind(raw_key.to_owned())
+        .fetch_optional(self.pool)
+        .await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
     /// The current (`succeeded`) upload of a shop-day, if any.
     pub async fn current(&self, shop: &ShopId, date: &SalesDate) -> DbResult<Option<UploadRecord>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -36,6 +36,7 @@ mod local_only {
 mod s3_only {
     mod faults;
     mod glue;
+    mod lambda;
     mod replicas;
     mod storage;
 }
