@@ -11,14 +11,15 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-# Python tools the suite drives (DuckDB reads our files; moto is the S3 server), in a venv
-# this script owns.
+# Python tools the suite drives (DuckDB reads our files; moto is the S3 and Glue server;
+# cfn-lint checks the SAM template), in a venv this script owns.
 VENV=target/test-venv
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet "duckdb==2.0.1"
 [ -x "$VENV/bin/moto_server" ] || "$VENV/bin/pip" install --quiet "moto[server]==5.2.5"
+[ -x "$VENV/bin/cfn-lint" ] || "$VENV/bin/pip" install --quiet "cfn-lint==1.51.0"
 export SHOPLAKE_TEST_PYTHON="$PWD/$VENV/bin/python"
 
 # PostgreSQL on 127.0.0.1:5432 (trust auth), started when it is down.
@@ -49,6 +50,10 @@ done
 [ -n "$MOTO_URL" ] || { echo "moto_server did not start:"; cat "$MOTO_LOG"; exit 1; }
 
 cargo fmt --all -- --check
+# The AWS deployment: the SAM template is valid (the SAM transform runs locally), and the
+# Lambda entry point (feature `lambda`) compiles.
+"$VENV/bin/cfn-lint" deploy/template.yaml
+cargo check --quiet --features lambda --bin bootstrap
 # Supply chain: licenses, banned crates, sources (advisories need GitHub: scripts/audit.sh).
 scripts/audit.sh --offline
 
