@@ -10,6 +10,7 @@ use crate::db::DbOptions;
 use crate::ingest::{IngestOptions, TableSchema};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::query::athena::{AthenaEngine, AthenaSettings};
 use crate::query::{QueryEngine, QueryLimits, TableSource};
 use crate::storage::{BlobStore, LocalFs, S3Options, S3Store};
 use anyhow::Context;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// The Glue crawler scheduler, when `SHOPLAKE_GLUE_CRAWLER` is set.
     pub crawls: Option<CrawlScheduler>,
+    /// Athena, when `SHOPLAKE_QUERY_ENGINE=athena`: queries run there instead of in `query`.
+    pub athena: Option<Arc<AthenaEngine>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -168,6 +171,24 @@ pub fn query_engine(settings: &Settings, store: &dyn BlobStore) -> anyhow::Resul
     Ok(QueryEngine::new(limits, remote))
 }
 
+/// Athena with the configured workgroup, Glue database and limits, when configured.
+pub async fn athena_engine(settings: &Settings) -> Option<AthenaEngine> {
+    let (Some(athena), CatalogKind::Glue { database, .. }) = (&settings.athena, &settings.catalog) else {
+        return None;
+    };
+    let limits = QueryLimits {
+        timeout: settings.query_timeout,
+        max_rows: settings.query_max_rows,
+        memory_bytes: settings.query_memory_bytes as usize,
+    };
+    let athena_settings = AthenaSettings {
+        workgroup: athena.workgroup.clone(),
+        database: database.clone(),
+        output_location: athena.output_location.clone(),
+    };
+    Some(AthenaEngine::connect(athena_settings, limits).await)
+}
+
 /// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns).
 pub async fn table_sources(catalog: &dyn Catalog) -> Result<Vec<TableSource>, crate::catalog::CatalogError> {
     Ok(catalog
@@ -222,8 +243,10 @@ impl Application {
             "shoplake ready"
         );
         let query = Arc::new(query_engine(&settings, backends.store.as_ref())?);
+        let athena = athena_engine(&settings).await.map(Arc::new);
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let state = AppState {
+            athena,
             crawls,
             upload_slots,
             settings: Arc::new(settings),

@@ -39,6 +39,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("reconcile_interval_secs", "how often uploads left in flight by a failed dependency are finished"),
     ("log_format", "pretty or json"),
     ("query_timeout_secs", "time limit of one SQL query"),
+    ("query_engine", "embedded (DataFusion in the process) or athena (needs catalog = glue)"),
+    ("athena_workgroup", "Athena workgroup of the queries (query_engine = athena)"),
+    ("athena_output_location", "s3://... for Athena's result files, unless the workgroup sets it"),
     ("query_max_rows", "rows a query returns at most (more set truncated)"),
     ("query_memory_bytes", "memory pool of one SQL query"),
     ("schema_file", "TOML table schema used instead of the contract's sales schema"),
@@ -71,6 +74,15 @@ pub enum CatalogKind {
         /// Crawler to start after accepted uploads, if any.
         crawler: Option<String>,
     },
+}
+
+/// Where Athena queries run (`SHOPLAKE_QUERY_ENGINE=athena`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AthenaConfig {
+    /// Workgroup.
+    pub workgroup: String,
+    /// Result location, unless the workgroup enforces its own.
+    pub output_location: Option<String>,
 }
 
 /// Log line format.
@@ -140,6 +152,10 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// `SHOPLAKE_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
+    /// `SHOPLAKE_QUERY_ENGINE`=athena (+ `SHOPLAKE_ATHENA_WORKGROUP`,
+    /// `SHOPLAKE_ATHENA_OUTPUT_LOCATION`): queries run on Athena over the Glue database;
+    /// `None` for the embedded engine.
+    pub athena: Option<AthenaConfig>,
     /// `SHOPLAKE_QUERY_TIMEOUT_SECS`: time limit of one SQL query.
     pub query_timeout: Duration,
     /// `SHOPLAKE_QUERY_MAX_ROWS`: rows a query returns at most.
@@ -175,6 +191,7 @@ impl Default for Settings {
             s3_part_size: 8 << 20,
             s3_force_path_style: None,
             glue_crawl_quiet: Duration::from_secs(60),
+            athena: None,
             max_upload_bytes: 268_435_456,
             max_rejected_fraction: 0.05,
             default_currency: "EUR".into(),
@@ -371,6 +388,28 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
             _ => return Err(v.invalid("pretty or json")),
         };
     }
+    if let Some(v) = get("query_engine") {
+        settings.athena = match v.value.as_str() {
+            "embedded" => None,
+            "athena" => {
+                if !matches!(settings.catalog, CatalogKind::Glue { .. }) {
+                    return Err(ConfigError(
+                        "SHOPLAKE_QUERY_ENGINE=athena needs SHOPLAKE_CATALOG=glue (Athena reads the Glue database)"
+                            .into(),
+                    ));
+                }
+                Some(AthenaConfig {
+                    workgroup: get("athena_workgroup").map_or_else(|| "primary".to_owned(), |w| w.value.clone()),
+                    output_location: get("athena_output_location")
+                        .map(|o| {
+                            o.parse_with("an s3://bucket/prefix/ URL", |s| s.starts_with("s3://").then(|| s.to_owned()))
+                        })
+                        .transpose()?,
+                })
+            }
+            _ => return Err(v.invalid("embedded or athena")),
+        };
+    }
     if let Some(v) = get("query_timeout_secs") {
         settings.query_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
     }
@@ -554,6 +593,20 @@ mod tests {
         assert!(err.contains("SHOPLAKE_S3_PART_SIZE") && err.contains("5MiB"), "{err}");
         let err = load(None, &env(&[("SHOPLAKE_DATABASE_MAX_CONNECTIONS", "0")])).unwrap_err().to_string();
         assert!(err.contains("SHOPLAKE_DATABASE_MAX_CONNECTIONS"), "{err}");
+    }
+
+    #[test]
+    fn athena_needs_the_glue_catalog_and_an_s3_output_location() {
+        let err = load(None, &env(&[("SHOPLAKE_QUERY_ENGINE", "athena")])).unwrap_err().to_string();
+        assert!(err.contains("SHOPLAKE_CATALOG=glue"), "{err}");
+        let glue =
+            [("SHOPLAKE_CATALOG", "glue"), ("SHOPLAKE_GLUE_DATABASE", "lake"), ("SHOPLAKE_QUERY_ENGINE", "athena")];
+        let s = load(None, &env(&glue)).unwrap();
+        assert_eq!(s.athena, Some(AthenaConfig { workgroup: "primary".into(), output_location: None }));
+        let mut bad = glue.to_vec();
+        bad.push(("SHOPLAKE_ATHENA_OUTPUT_LOCATION", "/tmp/results"));
+        let err = load(None, &env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("SHOPLAKE_ATHENA_OUTPUT_LOCATION"), "{err}");
     }
 
     #[test]

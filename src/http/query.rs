@@ -89,8 +89,14 @@ async fn run_query(
     Json(request): Json<QueryRequest>,
 ) -> ApiResult<Response> {
     user.require(&[Role::Analyst, Role::Admin])?;
-    let tables = crate::app::table_sources(state.catalog.as_ref()).await?;
-    let output = state.query.execute(&request.sql, &tables).await.map_err(query_error)?;
+    let output = match &state.athena {
+        Some(athena) => athena.execute(&request.sql).await,
+        None => {
+            let tables = crate::app::table_sources(state.catalog.as_ref()).await?;
+            state.query.execute(&request.sql, &tables).await
+        }
+    }
+    .map_err(query_error)?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -125,5 +131,6 @@ fn query_error(error: QueryError) -> ApiError {
         },
         QueryError::LakeChanged { .. } => ApiError::Busy(error.to_string()),
         QueryError::Internal(_) => ApiError::Internal(error.into()),
+        QueryError::Unavailable(_) => ApiError::Unavailable(error.into()),
     }
 }

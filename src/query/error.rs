@@ -51,6 +51,9 @@ pub enum QueryError {
     /// A server error (500); the message is for logs.
     #[error("internal query error: {0}")]
     Internal(String),
+    /// The engine's service (Athena) cannot be reached or refused the call: retry later (503).
+    #[error("query service unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl QueryError {

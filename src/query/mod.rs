@@ -5,6 +5,7 @@
 //! `QueryOutput` that `to_json` / `write_csv` encode for `POST /v1/query` and `shoplake sql`.
 
 /// `QueryEngine`, `TableSource`, `QueryLimits`: sessions, table registration, limits.
+pub mod athena;
 mod engine;
 /// `QueryError` and the mapping from DataFusion errors.
 mod error;

@@ -34,6 +34,7 @@ mod local_only {
 
 /// Tests of the S3 + PostgreSQL back end only.
 mod s3_only {
+    mod athena;
     mod faults;
     mod glue;
     mod lambda;
