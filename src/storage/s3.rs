@@ -639,10 +639,15 @@ impl ScratchDir {
                 }
             }
         }
-        let path = base.join(format!("{SCRATCH_PREFIX}{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&path)?;
-        let held = std::fs::File::create(path.join(SCRATCH_LOCK))?;
+        // Made under another name and renamed once locked, so another process's clean-up never
+        // sees it without its lock.
+        let name = uuid::Uuid::now_v7();
+        let making = base.join(format!(".{SCRATCH_PREFIX}{name}"));
+        std::fs::create_dir_all(&making)?;
+        let held = std::fs::File::create(making.join(SCRATCH_LOCK))?;
         held.lock()?;
+        let path = base.join(format!("{SCRATCH_PREFIX}{name}"));
+        std::fs::rename(&making, &path)?;
         Ok(Self { path, _held: held })
     }
 }

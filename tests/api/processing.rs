@@ -39,7 +39,7 @@ async fn a_later_upload_replaces_the_partition_and_supersedes_the_earlier_one() 
     let app = spawn_app().await;
     let (_, first) = upload(&app, sample_csv("2025-07-30", 10)).await;
     let (status, second) = upload(&app, sample_csv("2025-07-30", 25)).await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::CREATED, "{second}");
     let first_now: Value =
         app.get_upload(&app.shop_token("001"), first["id"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(first_now["status"], "superseded");

@@ -218,3 +218,55 @@ async fn a_burst_of_uploads_starts_the_crawler_once_and_no_upload_waits_for_it()
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("shoplake_glue_crawler_starts_total 2"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_new_column_updates_the_glue_table_and_a_type_conflict_changes_nothing() {
+    // Arrange: the table with two columns and one partition.
+    let database = format!("lake_{}", uuid::Uuid::now_v7().simple());
+    let glue = GlueCatalog::connect(&database).await;
+    let column =
+        |name: &str, data_type: &str| shoplake::catalog::ColumnDef { name: name.into(), data_type: data_type.into() };
+    glue.ensure_table("sales_processed", "s3://lake-bucket/lake/processed/").await.unwrap();
+    use shoplake::catalog::Catalog;
+    glue.evolve_schema("sales_processed", &[column("sku", "string"), column("quantity", "bigint")]).await.unwrap();
+
+    // Act: a file with a new column, then one whose column has another type.
+    let evolved = glue
+        .evolve_schema(
+            "sales_processed",
+            &[column("sku", "string"), column("quantity", "bigint"), column("points", "bigint")],
+        )
+        .await
+        .unwrap();
+    let partition = shoplake::catalog::PartitionInfo {
+        shop_id: "001".into(),
+        date: "2025-07-30".into(),
+        location: "processed/shop_id=001/date=2025-07-30/data.parquet".into(),
+        rows: 3,
+        bytes: 100,
+        schema_fingerprint: "f".into(),
+        updated_at: String::new(),
+    };
+    glue.put_partition("sales_processed", &partition).await.unwrap();
+    let conflict = glue.evolve_schema("sales_processed", &[column("points", "string")]).await;
+
+    // Assert: the table has the new column, the partition inherits it, the conflict is refused
+    // and the table is unchanged.
+    let names: Vec<&str> = evolved.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["sku", "quantity", "points"]);
+    assert!(matches!(conflict, Err(shoplake::catalog::CatalogError::TypeConflict { .. })), "{conflict:?}");
+    let table = glue.table("sales_processed").await.unwrap().unwrap();
+    assert_eq!(table.columns, evolved, "the refused file changed nothing");
+    let stored = glue
+        .client()
+        .get_partition()
+        .database_name(&database)
+        .table_name("sales_processed")
+        .set_partition_values(Some(vec!["001".into(), "2025-07-30".into()]))
+        .send()
+        .await
+        .unwrap();
+    let partition_columns: Vec<&str> =
+        stored.partition().unwrap().storage_descriptor().unwrap().columns().iter().map(|c| c.name()).collect();
+    assert_eq!(partition_columns, ["sku", "quantity", "points"], "partitions carry the table's columns");
+}
