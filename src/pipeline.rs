@@ -154,19 +154,7 @@ impl Pipeline {
         incoming: Incoming,
         body: &mut (dyn AsyncRead + Send + Unpin),
     ) -> Result<Outcome, PipelineError> {
-        let id = UploadId::new();
-        tracing::Span::current().record("upload_id", tracing::field::display(&id));
-        let _active = self.active.track(id);
-        let uploads = self.db.uploads();
-        self.db.check_file()?;
-        uploads
-            .insert_received(&NewUpload {
-                id,
-                shop_id: incoming.shop.clone(),
-                date: incoming.date,
-                filename: incoming.filename.clone(),
-            })
-            .await?;
+        let (id, _active) = self.record_received(&incoming).await?;
         // The file is validated while it is archived; the verdict counts only once the archive
         // is complete, and is discarded if the upload turns out to be a duplicate or replay.
         let (chunks_tx, chunks_rx) = tee::channel();
@@ -211,18 +199,7 @@ impl Pipeline {
         if let Some(first) = uploads.by_raw_key(raw_key).await? {
             return Ok(Outcome::Replayed(first));
         }
-        let id = UploadId::new();
-        tracing::Span::current().record("upload_id", tracing::field::display(&id));
-        let _active = self.active.track(id);
-        self.db.check_file()?;
-        uploads
-            .insert_received(&NewUpload {
-                id,
-                shop_id: incoming.shop.clone(),
-                date: incoming.date,
-                filename: incoming.filename.clone(),
-            })
-            .await?;
+        let (id, _active) = self.record_received(&incoming).await?;
         let mut reader = DigestReader::new(self.store.get(raw_key).await?, u64::MAX);
         let mut sink = tokio::io::sink();
         if let Err(error) = tokio::io::copy(&mut reader, &mut sink).await {
@@ -292,6 +269,19 @@ impl Pipeline {
         self.process(id, incoming, current.map(|c| c.id), ingested).await?;
         let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
         Ok(Outcome::Created(record))
+    }
+
+    /// A new upload, recorded `received` before anything is stored, and tracked as handled by
+    /// this process (the periodic reconciler leaves it alone) while the guard lives.
+    async fn record_received(&self, incoming: &Incoming) -> Result<(UploadId, Option<active::Tracked>), PipelineError> {
+        let id = UploadId::new();
+        tracing::Span::current().record("upload_id", tracing::field::display(&id));
+        let tracked = self.active.track(id);
+        self.db.check_file()?;
+        let new =
+            NewUpload { id, shop_id: incoming.shop.clone(), date: incoming.date, filename: incoming.filename.clone() };
+        self.db.uploads().insert_received(&new).await?;
+        Ok((id, tracked))
     }
 
     /// Holds the shop-day against other tasks of this process, then against other replicas.
