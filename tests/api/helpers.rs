@@ -377,6 +377,17 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
     }
 }
 
+/// `GET url` with a bearer token, the answer as JSON (any status).
+pub async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+/// `POST {base}/v1/query` with `sql`, the answer as JSON (any status).
+pub async fn query_json(client: &reqwest::Client, base: &str, token: &str, sql: &str) -> serde_json::Value {
+    let request = client.post(format!("{base}/v1/query")).bearer_auth(token).json(&serde_json::json!({ "sql": sql }));
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// A request body fed chunk by chunk through the returned sender (dropping it ends the body;
 /// sending an error breaks it), for bodies that arrive slowly or stop half-way.
 pub fn channel_body() -> (tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, reqwest::Body) {

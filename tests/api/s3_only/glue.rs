@@ -2,7 +2,7 @@
 //! each accepted upload's partition is in Glue before the 201, described as a Glue crawler
 //! describes Parquet files, and queries and crawls work from it.
 
-use crate::helpers::{sample_csv, sample_total, spawn_app_with, TestApp};
+use crate::helpers::{get_json, query_json, sample_csv, sample_total, spawn_app_with, TestApp};
 use serde_json::Value;
 use shoplake::catalog::GlueCatalog;
 use shoplake::domain::Role;
@@ -11,6 +11,24 @@ async fn app_on_glue() -> (TestApp, GlueCatalog, String) {
     let database = format!("lake_{}", uuid::Uuid::now_v7().simple());
     let app = spawn_app_with(&[("SHOPLAKE_CATALOG", "glue"), ("SHOPLAKE_GLUE_DATABASE", &database)]).await;
     (app, GlueCatalog::connect(&database).await, database)
+}
+
+/// One partition of `sales_processed` as Glue holds it, `None` when it is not there.
+async fn stored_partition(
+    glue: &GlueCatalog,
+    database: &str,
+    shop: &str,
+    date: &str,
+) -> Option<aws_sdk_glue::types::Partition> {
+    let found = glue
+        .client()
+        .get_partition()
+        .database_name(database)
+        .table_name("sales_processed")
+        .set_partition_values(Some(vec![shop.to_owned(), date.to_owned()]))
+        .send()
+        .await;
+    found.ok().and_then(|f| f.partition)
 }
 
 /// What a Glue crawler writes for Hive-partitioned Parquet files (the fields Athena reads).
@@ -51,16 +69,8 @@ async fn an_accepted_upload_is_in_glue_as_a_crawler_would_describe_it_before_the
     assert_eq!(keys, [("shop_id", "string"), ("date", "string")]);
     assert_crawler_shaped(table.storage_descriptor().unwrap(), &root);
     // The partition, registered in the commit step.
-    let partition = glue
-        .client()
-        .get_partition()
-        .database_name(&database)
-        .table_name("sales_processed")
-        .set_partition_values(Some(vec!["001".into(), "2025-07-30".into()]))
-        .send()
-        .await
-        .expect("the partition is in Glue when the 201 arrives");
-    let partition = partition.partition().unwrap();
+    let partition = stored_partition(&glue, &database, "001", "2025-07-30").await;
+    let partition = partition.expect("the partition is in Glue when the 201 arrives");
     assert_crawler_shaped(partition.storage_descriptor().unwrap(), &format!("{root}shop_id=001/date=2025-07-30/"));
     assert_eq!(partition.parameters().and_then(|p| p.get("recordCount")).map(String::as_str), Some("20"));
 
@@ -83,17 +93,7 @@ async fn queries_and_crawls_run_on_the_glue_catalog() {
     }
     let analyst = app.token(Role::Analyst, None);
     let seed = "SELECT shop_id, SUM(price * quantity) AS total_sales FROM sales_processed WHERE date = '2025-07-30' GROUP BY shop_id ORDER BY shop_id;";
-    let answer: Value = app
-        .client
-        .post(app.url("/v1/query"))
-        .bearer_auth(&analyst)
-        .json(&serde_json::json!({ "sql": seed }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = query_json(&app.client, &app.address, &analyst, seed).await;
     assert_eq!(answer["rows"][0]["total_sales"], sample_total(12), "{answer}");
     assert_eq!(answer["rows"][1]["total_sales"], sample_total(7), "{answer}");
     glue.client()
@@ -112,16 +112,7 @@ async fn queries_and_crawls_run_on_the_glue_catalog() {
     assert_eq!(crawl.status(), 200);
     let report: Value = crawl.json().await.unwrap();
     assert_eq!(report["added"], serde_json::json!(["shop_id=002/date=2025-07-30"]), "{report}");
-    let table: Value = app
-        .client
-        .get(app.url("/v1/catalog/tables/sales_processed"))
-        .bearer_auth(&analyst)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let table = get_json(&app.client, &app.url("/v1/catalog/tables/sales_processed"), &analyst).await;
     assert_eq!((table["partitions"].as_u64(), table["rows"].as_u64()), (Some(2), Some(19)), "{table}");
 }
 
@@ -257,16 +248,8 @@ async fn a_new_column_updates_the_glue_table_and_a_type_conflict_changes_nothing
     assert!(matches!(conflict, Err(shoplake::catalog::CatalogError::TypeConflict { .. })), "{conflict:?}");
     let table = glue.table("sales_processed").await.unwrap().unwrap();
     assert_eq!(table.columns, evolved, "the refused file changed nothing");
-    let stored = glue
-        .client()
-        .get_partition()
-        .database_name(&database)
-        .table_name("sales_processed")
-        .set_partition_values(Some(vec!["001".into(), "2025-07-30".into()]))
-        .send()
-        .await
-        .unwrap();
+    let stored = stored_partition(&glue, &database, "001", "2025-07-30").await.expect("the partition is in Glue");
     let partition_columns: Vec<&str> =
-        stored.partition().unwrap().storage_descriptor().unwrap().columns().iter().map(|c| c.name()).collect();
+        stored.storage_descriptor().unwrap().columns().iter().map(|c| c.name()).collect();
     assert_eq!(partition_columns, ["sku", "quantity", "points"], "partitions carry the table's columns");
 }

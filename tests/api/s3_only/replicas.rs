@@ -4,7 +4,8 @@
 //! uploads in flight to the others, never those of a live one.
 
 use crate::helpers::{
-    channel_body, partition_figures, s3_store, sample_csv, sample_total, sample_total_cents, server_env, Backend,
+    channel_body, get_json, partition_figures, query_json, s3_store, sample_csv, sample_total, sample_total_cents,
+    server_env, Backend,
 };
 use crate::server_process::{test_token, ServerProcess};
 use serde_json::Value;
@@ -98,15 +99,7 @@ async fn two_replicas_on_one_bucket_and_database_keep_each_shop_day_consistent()
     for (shop, date) in SHOP_DAYS {
         let mine: Vec<&Answered> = answered.iter().filter(|u| u.shop == shop && u.date == date).collect();
         let newest = mine.iter().max_by(|x, y| x.id.cmp(&y.id)).unwrap();
-        let listed: Value = http
-            .get(a.url(&format!("/v1/shops/{shop}/uploads?date={date}&limit=200")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed = get_json(&http, &a.url(&format!("/v1/shops/{shop}/uploads?date={date}&limit=200")), &admin).await;
         let uploads = listed["items"].as_array().unwrap();
         assert_eq!(uploads.len(), mine.len(), "every upload recorded once: {listed}");
         // Exactly one current upload, the newest answered 201; the rest superseded by later ones.
@@ -129,16 +122,7 @@ async fn two_replicas_on_one_bucket_and_database_keep_each_shop_day_consistent()
             let sql = format!(
                 "SELECT count(*) AS n, SUM(price * quantity) AS total FROM sales_processed WHERE shop_id = '{shop}' AND date = '{date}'"
             );
-            let answer: Value = http
-                .post(server.url("/v1/query"))
-                .bearer_auth(&analyst)
-                .json(&serde_json::json!({ "sql": sql }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = query_json(&http, &server.url, &analyst, &sql).await;
             assert_eq!(answer["rows"][0]["n"], newest.rows as i64, "{answer}");
             assert_eq!(answer["rows"][0]["total"], sample_total(newest.rows), "{answer}");
         }
@@ -185,15 +169,7 @@ async fn a_killed_replicas_upload_is_taken_over_and_a_live_replicas_is_left_alon
     let upload_of = |shop: &'static str| {
         let (http, admin, url) = (http.clone(), admin.clone(), b.url.clone());
         async move {
-            let list: Value = http
-                .get(format!("{url}/v1/shops/{shop}/uploads"))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let list = get_json(&http, &format!("{url}/v1/shops/{shop}/uploads"), &admin).await;
             list["items"].as_array().unwrap().first().cloned()
         }
     };
