@@ -7,7 +7,7 @@ use crate::catalog::{Catalog, EmbeddedCatalog, GlueCatalog, SALES_TABLE};
 use crate::config::{CatalogKind, Settings, StorageUrl};
 use crate::db::Db;
 use crate::db::DbOptions;
-use crate::ingest::{IngestOptions, TableSchema};
+use crate::ingest::{normalize_name, IngestOptions, TableSchema};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::query::athena::{AthenaEngine, AthenaSettings};
@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Admission control: one permit per upload being read and processed.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// Each shop's share of the upload slots.
+    pub shop_slots: Arc<crate::http::admission::ShopSlots>,
     /// The Glue crawler scheduler, when `SHOPLAKE_GLUE_CRAWLER` is set.
     pub crawls: Option<CrawlScheduler>,
     /// Athena, when `SHOPLAKE_QUERY_ENGINE=athena`: queries run there instead of in `query`.
@@ -125,7 +127,11 @@ impl Backends {
             metrics,
             settings.max_upload_bytes,
             ingest_options(settings)?,
-        ))
+        )
+        .with_schema_limits(crate::pipeline::SchemaLimits {
+            max_new_columns: settings.max_new_columns_per_upload,
+            max_table_columns: settings.max_table_columns,
+        }))
     }
 }
 
@@ -151,22 +157,47 @@ pub fn ingest_options(settings: &Settings) -> anyhow::Result<IngestOptions> {
         }
         None => TableSchema::sales_default(),
     };
+    let reserved: Vec<String> = crate::catalog::PARTITION_KEYS.iter().map(|k| k.to_string()).collect();
+    // The partition keys live in the path: a schema column (or alias) named like one would
+    // put a second, contradicting copy in every file.
+    for column in &schema.columns {
+        for name in std::iter::once(&column.name).chain(&column.aliases) {
+            if let Some(key) = reserved.iter().find(|k| normalize_name(k) == normalize_name(name)) {
+                anyhow::bail!(
+                    "the table schema names `{name}` (column `{}`), which is the partition key `{key}`: partition keys come from the upload's path, remove it",
+                    column.name
+                );
+            }
+        }
+    }
     Ok(IngestOptions {
         schema,
         default_currency: settings.default_currency.clone(),
         max_rejected_fraction: settings.max_rejected_fraction,
         timestamp_format: settings.timestamp_format.clone(),
+        max_columns: settings.max_columns,
+        max_record_bytes: settings.max_record_bytes,
+        max_field_bytes: settings.max_field_bytes,
+        max_decompressed_bytes: settings.max_decompressed_bytes,
+        reserved_columns: reserved,
         ..IngestOptions::default()
     })
 }
 
-/// The SQL engine with the configured limits, reading the lake through `store`.
-pub fn query_engine(settings: &Settings, store: &dyn BlobStore) -> anyhow::Result<QueryEngine> {
-    let limits = QueryLimits {
+/// The limits of one query, from the settings (both engines).
+pub fn query_limits(settings: &Settings) -> QueryLimits {
+    QueryLimits {
         timeout: settings.query_timeout,
         max_rows: settings.query_max_rows,
         memory_bytes: settings.query_memory_bytes as usize,
-    };
+        sql: crate::query::SqlLimits { max_bytes: settings.query_max_sql_bytes, max_depth: settings.query_max_depth },
+        max_concurrent: settings.query_max_concurrent,
+    }
+}
+
+/// The SQL engine with the configured limits, reading the lake through `store`.
+pub fn query_engine(settings: &Settings, store: &dyn BlobStore) -> anyhow::Result<QueryEngine> {
+    let limits = query_limits(settings);
     let remote = store.query_store().context("Failed to set up the query engine's storage client")?;
     Ok(QueryEngine::new(limits, remote))
 }
@@ -176,11 +207,7 @@ pub async fn athena_engine(settings: &Settings) -> Option<AthenaEngine> {
     let (Some(athena), CatalogKind::Glue { database, .. }) = (&settings.athena, &settings.catalog) else {
         return None;
     };
-    let limits = QueryLimits {
-        timeout: settings.query_timeout,
-        max_rows: settings.query_max_rows,
-        memory_bytes: settings.query_memory_bytes as usize,
-    };
+    let limits = query_limits(settings);
     let athena_settings = AthenaSettings {
         workgroup: athena.workgroup.clone(),
         database: database.clone(),
@@ -245,7 +272,9 @@ impl Application {
         let query = Arc::new(query_engine(&settings, backends.store.as_ref())?);
         let athena = athena_engine(&settings).await.map(Arc::new);
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
+        let shop_slots = Arc::new(crate::http::admission::ShopSlots::new(settings.max_uploads_per_shop));
         let state = AppState {
+            shop_slots,
             athena,
             crawls,
             upload_slots,
@@ -270,12 +299,17 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let sweeper = tokio::spawn(sweep_abandoned_uploads(self.state.pipeline.clone(), self.state.settings.clone()));
+        let limits = crate::http::serve::ConnectionLimits {
+            header_read_timeout: self.state.settings.header_read_timeout,
+            max_connections: self.state.settings.max_connections,
+            // Queries stop at their own limit; uploads past this are finished by the reconciler.
+            drain_timeout: self.state.settings.query_timeout + Duration::from_secs(5),
+        };
         let router = crate::http::router(self.state);
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        crate::http::serve::serve(self.listener, router, limits, shutdown).await;
         sweeper.abort();
         // The sweeper is gone before this instance stops announcing itself alive.
         let _ = sweeper.await;
-        served.context("HTTP server failed")?;
         db.close().await;
         tracing::info!("shoplake stopped");
         Ok(())

@@ -46,6 +46,19 @@ pub const KEYS: &[(&str, &str)] = &[
     ("query_memory_bytes", "memory pool of one SQL query"),
     ("schema_file", "TOML table schema used instead of the contract's sales schema"),
     ("timestamp_format", "extra chrono format accepted for timestamps, like %d/%m/%Y %H:%M"),
+    ("max_columns", "columns a file's header may have (422 above it)"),
+    ("max_record_bytes", "bytes one CSV record may have, quoted line breaks included (422 above it)"),
+    ("max_field_bytes", "bytes one value may have; a longer value rejects its row"),
+    ("max_decompressed_bytes", "bytes a gzip body may inflate to (413 above it)"),
+    ("max_new_columns_per_upload", "unknown columns one upload may add to the table (422 above it)"),
+    ("max_table_columns", "columns the table may reach through uploads (422 above it)"),
+    ("earliest_sales_date", "oldest shop-day accepted, YYYY-MM-DD (the latest is tomorrow, UTC)"),
+    ("max_uploads_per_shop", "upload slots one shop may hold at once (its other uploads wait)"),
+    ("header_read_timeout_secs", "a connection that has not sent a complete request head in this time is closed"),
+    ("max_connections", "open HTTP connections at most; more wait in the listen backlog"),
+    ("query_max_sql_bytes", "length of one SQL statement at most (400 above it)"),
+    ("query_max_depth", "nesting of one SQL statement at most: brackets and chained operators (400 above it)"),
+    ("query_max_concurrent", "SQL queries running at once; more wait, then 503"),
 ];
 
 /// Where blobs live.
@@ -166,6 +179,33 @@ pub struct Settings {
     pub schema_file: Option<PathBuf>,
     /// `SHOPLAKE_TIMESTAMP_FORMAT`: a chrono format accepted for timestamps besides ISO 8601.
     pub timestamp_format: Option<String>,
+    /// `SHOPLAKE_MAX_COLUMNS`: fields a header line may have.
+    pub max_columns: usize,
+    /// `SHOPLAKE_MAX_RECORD_BYTES`: bytes of one CSV record.
+    pub max_record_bytes: usize,
+    /// `SHOPLAKE_MAX_FIELD_BYTES`: bytes of one value.
+    pub max_field_bytes: usize,
+    /// `SHOPLAKE_MAX_DECOMPRESSED_BYTES`: bytes a body may inflate to.
+    pub max_decompressed_bytes: u64,
+    /// `SHOPLAKE_MAX_NEW_COLUMNS_PER_UPLOAD`: unknown columns one upload may add to the table.
+    pub max_new_columns_per_upload: usize,
+    /// `SHOPLAKE_MAX_TABLE_COLUMNS`: columns the table may reach through uploads.
+    pub max_table_columns: usize,
+    /// `SHOPLAKE_EARLIEST_SALES_DATE`: the oldest shop-day accepted (the latest is tomorrow).
+    pub earliest_sales_date: chrono::NaiveDate,
+    /// `SHOPLAKE_MAX_UPLOADS_PER_SHOP`: upload slots one shop may hold at once.
+    pub max_uploads_per_shop: usize,
+    /// `SHOPLAKE_HEADER_READ_TIMEOUT_SECS`: time to send a complete request head (also the
+    /// idle time allowed between requests on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// `SHOPLAKE_MAX_CONNECTIONS`: open HTTP connections at most.
+    pub max_connections: usize,
+    /// `SHOPLAKE_QUERY_MAX_SQL_BYTES`: length of one SQL statement.
+    pub query_max_sql_bytes: usize,
+    /// `SHOPLAKE_QUERY_MAX_DEPTH`: nesting of one SQL statement.
+    pub query_max_depth: usize,
+    /// `SHOPLAKE_QUERY_MAX_CONCURRENT`: queries running at once.
+    pub query_max_concurrent: usize,
 }
 
 /// Four uploads per core: small files keep every core busy, large ones stay within memory.
@@ -207,6 +247,19 @@ impl Default for Settings {
             query_memory_bytes: 1 << 30,
             schema_file: None,
             timestamp_format: None,
+            max_columns: crate::ingest::DEFAULT_MAX_COLUMNS,
+            max_record_bytes: crate::ingest::DEFAULT_MAX_RECORD_BYTES,
+            max_field_bytes: crate::ingest::DEFAULT_MAX_FIELD_BYTES,
+            max_decompressed_bytes: crate::ingest::DEFAULT_MAX_DECOMPRESSED_BYTES,
+            max_new_columns_per_upload: 32,
+            max_table_columns: 512,
+            earliest_sales_date: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date"),
+            max_uploads_per_shop: (default_concurrent_uploads() / 4).max(2),
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 1000,
+            query_max_sql_bytes: 64 << 10,
+            query_max_depth: 64,
+            query_max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -418,6 +471,49 @@ pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<S
     }
     if let Some(v) = get("query_memory_bytes") {
         settings.query_memory_bytes = v.parse_with("a byte count like 1GiB", parse_byte_size)?;
+    }
+    let count = |s: &str| s.parse::<usize>().ok().filter(|n| *n > 0);
+    let bytes = |s: &str| parse_byte_size(s).filter(|n| *n > 0);
+    if let Some(v) = get("max_columns") {
+        settings.max_columns = v.parse_with("a whole number > 0", count)?;
+    }
+    if let Some(v) = get("max_record_bytes") {
+        settings.max_record_bytes = v.parse_with("a byte size like 1MiB", |s| bytes(s).map(|n| n as usize))?;
+    }
+    if let Some(v) = get("max_field_bytes") {
+        settings.max_field_bytes = v.parse_with("a byte size like 64KiB", |s| bytes(s).map(|n| n as usize))?;
+    }
+    if let Some(v) = get("max_decompressed_bytes") {
+        settings.max_decompressed_bytes = v.parse_with("a byte size like 4GiB", bytes)?;
+    }
+    if let Some(v) = get("max_new_columns_per_upload") {
+        settings.max_new_columns_per_upload =
+            v.parse_with("a whole number (0: no new columns)", |s| s.parse::<usize>().ok())?;
+    }
+    if let Some(v) = get("max_table_columns") {
+        settings.max_table_columns = v.parse_with("a whole number > 0", count)?;
+    }
+    if let Some(v) = get("earliest_sales_date") {
+        settings.earliest_sales_date =
+            v.parse_with("a date YYYY-MM-DD", |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())?;
+    }
+    if let Some(v) = get("max_uploads_per_shop") {
+        settings.max_uploads_per_shop = v.parse_with("a whole number > 0", count)?;
+    }
+    if let Some(v) = get("header_read_timeout_secs") {
+        settings.header_read_timeout = v.parse_with("a whole number of seconds > 0", parse_seconds)?;
+    }
+    if let Some(v) = get("max_connections") {
+        settings.max_connections = v.parse_with("a whole number > 0", count)?;
+    }
+    if let Some(v) = get("query_max_sql_bytes") {
+        settings.query_max_sql_bytes = v.parse_with("a byte size like 64KiB", |s| bytes(s).map(|n| n as usize))?;
+    }
+    if let Some(v) = get("query_max_depth") {
+        settings.query_max_depth = v.parse_with("a whole number > 0", count)?;
+    }
+    if let Some(v) = get("query_max_concurrent") {
+        settings.query_max_concurrent = v.parse_with("a whole number > 0", count)?;
     }
     settings.schema_file = get("schema_file").map(|v| PathBuf::from(v.value.trim()));
     settings.timestamp_format = get("timestamp_format").map(|v| v.value.clone()).filter(|s| !s.is_empty());

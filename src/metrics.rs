@@ -92,7 +92,11 @@ impl Metrics {
 
     /// Records one HTTP request's duration under its route template (never the raw path, which
     /// would make one series per upload id).
+    /// `method` becomes a label only when it is a standard one (others count as `OTHER`), so
+    /// no client can make up series; `route` must be a route template, never a raw path.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+        let method = KNOWN.iter().find(|known| **known == method).copied().unwrap_or("OTHER");
         let seconds = elapsed.as_secs_f64();
         let mut requests = self.requests.lock().expect("metrics lock");
         let series = requests.entry((method.to_owned(), route.to_owned(), status)).or_default();
@@ -166,5 +170,18 @@ mod tests {
         assert!(text.contains("route=\"/healthz\",status=\"200\",le=\"0.5\"} 2"), "{text}");
         assert!(text.contains("shoplake_uploads{status=\"succeeded\"} 2"));
         assert!(text.contains("shoplake_uploads{status=\"failed\"} 0"));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let metrics = Metrics::default();
+        for i in 0..1000 {
+            metrics.observe_request(&format!("M{i}"), "unmatched", 405, Duration::from_millis(1));
+        }
+        metrics.observe_request("GET", "/healthz", 200, Duration::from_millis(1));
+        let text = metrics.render(None);
+        assert!(!text.contains("M1"), "a made-up method became a label");
+        assert!(text.contains("method=\"OTHER\""), "{text}");
+        assert_eq!(metrics.requests.lock().unwrap().len(), 2);
     }
 }

@@ -63,6 +63,14 @@ pub enum PipelineError {
         /// The upload recorded as failed.
         upload_id: UploadId,
     },
+    /// The body inflates past the decompressed-size limit; the raw archive is kept, nothing else.
+    #[error("{problem}")]
+    DecompressedTooLarge {
+        /// In words, with the limit.
+        problem: String,
+        /// The upload recorded as rejected.
+        upload_id: UploadId,
+    },
     /// The client stopped sending before the body was complete; nothing was kept.
     #[error("the upload was interrupted before the body was complete: {source}")]
     Interrupted {
@@ -115,6 +123,22 @@ pub struct Pipeline {
     locks: Arc<ShopDayLocks>,
     active: Arc<ActiveUploads>,
     crawls: Option<CrawlScheduler>,
+    schema_limits: SchemaLimits,
+}
+
+/// How far uploads may widen the table (unknown columns become table columns).
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    /// New columns one upload may add.
+    pub max_new_columns: usize,
+    /// Columns the table may reach.
+    pub max_table_columns: usize,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> Self {
+        Self { max_new_columns: 32, max_table_columns: 512 }
+    }
 }
 
 impl Pipeline {
@@ -137,10 +161,18 @@ impl Pipeline {
             locks: Arc::default(),
             active: Arc::default(),
             crawls: None,
+            schema_limits: SchemaLimits::default(),
         }
     }
 
     /// Asks `crawls` for a Glue crawler run after each accepted upload (never waiting for it).
+    /// Caps how far uploads may widen the table.
+    pub fn with_schema_limits(mut self, limits: SchemaLimits) -> Self {
+        self.schema_limits = limits;
+        self
+    }
+
+    /// Starts the given crawler (coalesced) after each accepted upload.
     pub fn with_crawl_scheduler(mut self, crawls: CrawlScheduler) -> Self {
         self.crawls = Some(crawls);
         self
@@ -387,6 +419,11 @@ impl Pipeline {
                     .await;
                 return Err(PipelineError::Internal(error));
             }
+            Err(too_large @ IngestError::DecompressedTooLarge { .. }) => {
+                let problem = too_large.to_string();
+                self.finish(id, UploadStatus::Processing, UploadStatus::Rejected, &problem).await;
+                return Err(PipelineError::DecompressedTooLarge { problem, upload_id: id });
+            }
             Err(file_level) => {
                 let problem = file_level.to_string();
                 self.finish(id, UploadStatus::Processing, UploadStatus::Rejected, &problem).await;
@@ -397,6 +434,10 @@ impl Pipeline {
         // The table's schema takes this file's columns (added, or widened where safe) before the
         // file becomes visible; a type conflict rejects the file and changes nothing.
         let file_columns = columns_of(&report.schema)?;
+        if let Some(problem) = self.widening_problem(&file_columns).await? {
+            self.finish(id, UploadStatus::Processing, UploadStatus::Rejected, &problem).await;
+            return Err(PipelineError::Rejected { problem, upload_id: id, errors: Vec::new() });
+        }
         match self.catalog.evolve_schema(SALES_TABLE, &file_columns).await {
             Ok(_) => {}
             Err(conflict @ (CatalogError::TypeConflict { .. } | CatalogError::UnsupportedType { .. })) => {
@@ -446,6 +487,47 @@ impl Pipeline {
             crawls.request();
         }
         Ok(())
+    }
+
+    /// Why this file's unknown columns may not widen the table, if they may not: more new
+    /// columns than one upload may add, or a table wider than allowed.
+    async fn widening_problem(
+        &self,
+        file_columns: &[crate::catalog::ColumnDef],
+    ) -> Result<Option<String>, PipelineError> {
+        let tables = self.catalog.table_schemas().await?;
+        let table: Vec<String> = tables
+            .iter()
+            .find(|t| t.name == SALES_TABLE)
+            .map(|t| t.columns.iter().map(|c| c.name.to_lowercase()).collect())
+            .unwrap_or_default();
+        let new: Vec<&str> =
+            file_columns.iter().map(|c| c.name.as_str()).filter(|n| !table.contains(&n.to_lowercase())).collect();
+        let limits = self.schema_limits;
+        let shown = || {
+            let mut list = new.iter().take(5).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            if new.len() > 5 {
+                list.push_str(", ...");
+            }
+            list
+        };
+        if new.len() > limits.max_new_columns {
+            return Ok(Some(format!(
+                "the file has {} columns the table {SALES_TABLE} does not have ({}), more than the {} new columns one upload may add; remove the columns you do not need",
+                new.len(),
+                shown(),
+                limits.max_new_columns
+            )));
+        }
+        if !new.is_empty() && table.len() + new.len() > limits.max_table_columns {
+            return Ok(Some(format!(
+                "the file's new columns ({}) would make the table {SALES_TABLE} {} columns wide, more than its limit of {}; remove the columns you do not need",
+                shown(),
+                table.len() + new.len(),
+                limits.max_table_columns
+            )));
+        }
+        Ok(None)
     }
 
     async fn put_or_fail(&self, id: UploadId, key: &str, path: &std::path::Path) -> Result<(), PipelineError> {

@@ -144,9 +144,15 @@ impl From<PipelineError> for ApiError {
                 detail: format!("the body is larger than the upload limit of {limit} bytes"),
                 upload_id: Some(upload_id.to_string()),
             },
-            PipelineError::Interrupted { .. } => {
-                Self::BadRequest("the request body ended before it was complete".into())
+            PipelineError::DecompressedTooLarge { problem, upload_id } => {
+                Self::TooLarge { detail: problem, upload_id: Some(upload_id.to_string()) }
             }
+            PipelineError::Interrupted { source, .. } => match source.kind() {
+                std::io::ErrorKind::TimedOut => super::uploads::body_timeout(),
+                // The form's own check (a part after the file) says what was wrong.
+                std::io::ErrorKind::InvalidData => Self::BadRequest(source.to_string()),
+                _ => Self::BadRequest("the request body ended before it was complete".into()),
+            },
             PipelineError::Rejected { problem, upload_id, errors } => Self::Unprocessable {
                 detail: problem,
                 upload_id: Some(upload_id.to_string()),

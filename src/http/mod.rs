@@ -1,12 +1,15 @@
 //! HTTP layer (axum only, thin): extract -> call pipeline/db -> map to DTOs; errors as problem+json.
 
+pub mod admission;
 mod body_rate;
 mod catalog;
 pub mod error;
 pub mod extract;
 mod health;
+mod multipart;
 pub mod openapi;
 mod query;
+pub mod serve;
 mod uploads;
 
 pub use uploads::{UploadDto, UploadListDto};

@@ -103,6 +103,7 @@ async fn run_query(
         .is_some_and(|accept| accept.split(',').any(|part| part.trim().starts_with("text/csv")));
     if wants_csv {
         let mut body = Vec::new();
+        // Cells that a spreadsheet would run as formulas are neutralised, as in rejected rows.
         write_csv(&output, &mut body).map_err(query_error)?;
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
     }
@@ -129,7 +130,8 @@ fn query_error(error: QueryError) -> ApiError {
             kind: "query-memory",
             detail: format!("{error}; add filters on shop_id/date or a LIMIT"),
         },
-        QueryError::LakeChanged { .. } => ApiError::Busy(error.to_string()),
+        QueryError::Limit(detail) => ApiError::Problem { status: StatusCode::BAD_REQUEST, kind: "sql-limit", detail },
+        QueryError::LakeChanged { .. } | QueryError::Busy(_) => ApiError::Busy(error.to_string()),
         QueryError::Internal(_) => ApiError::Internal(error.into()),
         QueryError::Unavailable(_) => ApiError::Unavailable(error.into()),
     }

@@ -167,9 +167,12 @@ async fn create_upload(
         return Err(ApiError::Forbidden(format!("this token may not upload for shop {shop}")));
     }
     let date = query.date.as_deref().map(parse_date).transpose()?;
+    if let Some(date) = &date {
+        check_date_window(date, &state.settings)?;
+    }
     if let Some(length) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
         // Refuse before reading a byte when the client announces an oversized body.
-        let multipart_allowance = if is_multipart(&headers) { 64 * 1024 } else { 0 };
+        let multipart_allowance = if is_multipart(&headers) { MULTIPART_ALLOWANCE } else { 0 };
         if length > state.settings.max_upload_bytes + multipart_allowance {
             return Err(ApiError::TooLarge {
                 detail: format!(
@@ -182,25 +185,32 @@ async fn create_upload(
     }
     let encoding = content_encoding(&headers)?;
     let idempotency_key = idempotency_key(&headers)?;
-    // Back-pressure: wait for a slot before reading a byte of the body (the client's TCP window
-    // fills meanwhile); a full queue is a deliberate 503 with Retry-After.
+    // Back-pressure: wait for one of this shop's slots, then for a slot of the service, before
+    // reading a byte of the body (the client's TCP window fills meanwhile). One shop's slow or
+    // hostile clients thus hold at most its own share; a full queue is a 503 with Retry-After.
     let queue_timeout = state.settings.upload_queue_timeout;
-    let _slot = match tokio::time::timeout(queue_timeout, state.upload_slots.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => permit,
-        _ => {
+    let waited = tokio::time::timeout(queue_timeout, async {
+        let shop_slot = state.shop_slots.acquire(&shop).await;
+        let slot = state.upload_slots.clone().acquire_owned().await.ok();
+        (shop_slot, slot)
+    })
+    .await;
+    let _slots = match waited {
+        Ok((shop_slot, Some(slot))) => (shop_slot, slot),
+        Ok((_, None)) => return Err(ApiError::Busy("the service is shutting down; retry on another instance".into())),
+        Err(_) => {
             return Err(ApiError::Busy(format!(
-                "all {} upload slots stayed busy for {} s; nothing was read, retry after the Retry-After seconds",
+                "the upload slots stayed busy for {} s (this shop may hold {} of the {} at once); nothing was read, retry after the Retry-After seconds",
+                queue_timeout.as_secs(),
+                state.settings.max_uploads_per_shop,
                 state.settings.max_concurrent_uploads,
-                queue_timeout.as_secs()
             )))
         }
     };
     let mut rate = MinimumRate::new(state.settings.min_body_bytes_per_sec, state.settings.body_idle_timeout);
     let too_slow = rate.clone();
-    let stream = body
-        .into_data_stream()
-        .map_err(std::io::Error::other)
-        .and_then(move |chunk| std::future::ready(rate.check(chunk)));
+    let stream =
+        body.into_data_stream().map_err(body_error).and_then(move |chunk| std::future::ready(rate.check(chunk)));
     let received = receive(&state, shop, date, &headers, encoding.is_some(), idempotency_key, stream).await;
     let outcome = match received {
         Err(_) if too_slow.tripped() => {
@@ -251,29 +261,26 @@ where
         }
         let boundary = multer::parse_boundary(content_type(headers))
             .map_err(|e| ApiError::BadRequest(format!("multipart body without a valid boundary: {e}")))?;
-        let mut multipart = multer::Multipart::new(stream, boundary);
-        loop {
-            let field = multipart.next_field().await.map_err(multipart_error)?;
-            let Some(field) = field else {
-                return Err(ApiError::BadRequest("the multipart body has no 'file' part".into()));
-            };
-            match field.name() {
-                Some("date") => {
-                    let text = field.text().await.map_err(multipart_error)?;
-                    date = Some(parse_date(text.trim())?);
+        let max_form_bytes = state.settings.max_upload_bytes + MULTIPART_ALLOWANCE;
+        let form = super::multipart::file_form(stream, boundary, max_form_bytes).await?;
+        if let Some(text) = &form.date {
+            let part_date = parse_date(text)?;
+            match date {
+                Some(query_date) if query_date != part_date => {
+                    return Err(ApiError::BadRequest(format!(
+                        "the 'date' part ({part_date}) and ?date= ({query_date}) disagree; send the shop-day once"
+                    )))
                 }
-                Some("file") => {
-                    let filename = field.file_name().map(sanitize_filename);
-                    let date = date.ok_or_else(missing_date)?;
-                    let mut reader = StreamReader::new(field.map_err(std::io::Error::other));
-                    break state
-                        .pipeline
-                        .accept(Incoming { shop, date, filename, idempotency_key }, &mut reader)
-                        .await?;
+                _ => {
+                    check_date_window(&part_date, &state.settings)?;
+                    date = Some(part_date);
                 }
-                _ => {} // other parts are ignored
             }
         }
+        let date = date.ok_or_else(missing_date)?;
+        let filename = form.file_name.as_deref().map(sanitize_filename);
+        let mut reader = StreamReader::new(form.body);
+        state.pipeline.accept(Incoming { shop, date, filename, idempotency_key }, &mut reader).await?
     } else if is_csv(headers) {
         let date = date.ok_or_else(missing_date)?;
         let filename =
@@ -472,8 +479,40 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(key.to_owned()))
 }
 
-fn multipart_error(error: multer::Error) -> ApiError {
-    ApiError::BadRequest(format!("the multipart body is malformed: {error}"))
+/// Bytes a multipart form may have besides its file (part headers, boundaries, `date`).
+const MULTIPART_ALLOWANCE: u64 = 64 * 1024;
+
+/// A body read error as an I/O error; a body that stopped sending stays recognisable
+/// (`TimedOut`), so it is answered `408`.
+fn body_error(error: axum::Error) -> std::io::Error {
+    let inner = error.into_inner();
+    if inner.is::<tower_http::timeout::TimeoutError>() {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "the body sent nothing for too long")
+    } else {
+        std::io::Error::other(inner)
+    }
+}
+
+/// `408`: the body stopped arriving.
+pub(super) fn body_timeout() -> ApiError {
+    ApiError::Problem {
+        status: StatusCode::REQUEST_TIMEOUT,
+        kind: "body-timeout",
+        detail: "the request body stopped arriving before it was complete; nothing was kept, send it again".into(),
+    }
+}
+
+/// The shop-day must lie between the configured earliest date and tomorrow (UTC; shops east
+/// of UTC are a day ahead).
+fn check_date_window(date: &SalesDate, settings: &crate::config::Settings) -> ApiResult<()> {
+    let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    let earliest = settings.earliest_sales_date;
+    if date.naive() < earliest || date.naive() > latest {
+        return Err(ApiError::BadRequest(format!(
+            "date {date} is outside the accepted shop-days, {earliest} to {latest} (tomorrow, UTC)"
+        )));
+    }
+    Ok(())
 }
 
 /// Keeps only the last path component and printable characters of a client file name.

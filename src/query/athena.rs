@@ -5,7 +5,7 @@
 //! limit), GetQueryResults paged up to the row limit, rows typed from Athena's column types,
 //! and Athena's data-scanned figure as `bytes_scanned`.
 
-use super::guard::parse_read_only;
+use super::guard::parse_read_only_apart;
 use super::output::{columns_of, QueryOutput};
 use super::{QueryError, QueryLimits, QueryStats};
 use aws_sdk_athena::error::DisplayErrorContext;
@@ -56,7 +56,7 @@ impl AthenaEngine {
     /// Runs one read-only statement on Athena within the limits.
     pub async fn execute(&self, sql: &str) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        parse_read_only(sql)?;
+        parse_read_only_apart(sql, &self.limits.sql).await?;
         let mut start = self
             .client
             .start_query_execution()

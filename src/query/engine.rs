@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 
 use super::error::QueryError;
 use super::guard::parse_read_only;
+use super::limits::{bound_scalar_functions, check_text, SqlLimits};
 use super::output::{columns_of, QueryOutput};
 use super::recorder::{RecordingTable, ScannedFiles};
 use super::snapshot::{PinnedRemoteStore, SnapshotStore};
@@ -50,13 +51,28 @@ pub struct QueryLimits {
     pub max_rows: usize,
     /// Size of the query's memory pool (hash tables, sorts); spilling to disk is off.
     pub memory_bytes: usize,
+    /// Length and nesting of the statement.
+    pub sql: SqlLimits,
+    /// Queries running at once (each on the engine's own threads); more wait, then `Busy`.
+    pub max_concurrent: usize,
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(30), max_rows: 10_000, memory_bytes: 1 << 30 }
+        Self {
+            timeout: Duration::from_secs(30),
+            max_rows: 10_000,
+            memory_bytes: 1 << 30,
+            sql: SqlLimits::default(),
+            max_concurrent: 2,
+        }
     }
 }
+
+/// How long a query waits for a free slot before `Busy`.
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
+/// Stack of the query threads: planning and optimizing recurse over the (depth-checked) tree.
+const QUERY_STACK_BYTES: usize = 64 << 20;
 
 /// Runs of one query when partitions keep being replaced under it (see `snapshot`); between
 /// runs it waits a little longer each time (with jitter, so readers do not retry in step).
@@ -67,7 +83,37 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 /// gets a fresh DataFusion session, so it lists the tables anew and sees new partitions at once.
 /// Parquet footers and file statistics are cached across queries, keyed by path and checked
 /// against size and modification time, so a replaced file is never read through a stale footer.
+///
+/// Queries run on the engine's own threads (a runtime apart from the one serving HTTP), at
+/// most `max_concurrent` at once: a CPU-bound query slows other queries, never `/healthz` or
+/// uploads. At the time limit the answer is sent and the query's task is cancelled; it stops
+/// at its next batch boundary (planning, bounded by the statement limits, runs to its end).
 pub struct QueryEngine {
+    core: Arc<Core>,
+    runtime: Option<tokio::runtime::Runtime>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Drop for QueryEngine {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Running queries are cancelled; never wait for them (nor block an async caller).
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Aborts a spawned query when the request that waits for it goes away.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What a query needs, shared with the task that runs it.
+struct Core {
     limits: QueryLimits,
     remote_store: Option<(url::Url, Arc<dyn object_store::ObjectStore>)>,
     metadata_cache: Arc<FileMetadataCache>,
@@ -81,25 +127,70 @@ impl QueryEngine {
     pub fn new(limits: QueryLimits, object_store: Option<(url::Url, Arc<dyn object_store::ObjectStore>)>) -> Self {
         let caches =
             CacheManager::try_new(&CacheManagerConfig::default()).expect("default cache configuration is valid");
-        let target_partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .thread_name("shoplake-query")
+            .thread_stack_size(QUERY_STACK_BYTES)
+            .enable_all()
+            .build()
+            .expect("the query threads can be started");
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1)));
+        let core = Core {
             limits,
             remote_store: object_store,
             metadata_cache: caches.get_file_metadata_cache(),
             statistics_cache: caches.get_file_statistic_cache(),
-            target_partitions,
-        }
+            target_partitions: cores,
+        };
+        Self { core: Arc::new(core), runtime: Some(runtime), slots }
     }
 
     /// The limits every query runs under.
     pub fn limits(&self) -> &QueryLimits {
-        &self.limits
+        &self.core.limits
     }
 
-    /// Runs one read-only statement over `tables`, within the engine's limits.
+    /// Runs one read-only statement over `tables`, within the engine's limits, on the engine's
+    /// own threads.
     pub async fn execute(&self, sql: &str, tables: &[TableSource]) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let statement = parse_read_only(sql)?;
+        let limits = &self.core.limits;
+        check_text(sql, &limits.sql)?;
+        let permit = match tokio::time::timeout(QUEUE_WAIT, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return Err(QueryError::Busy(format!(
+                    "all {} query slots stayed busy for {} s; retry in a moment",
+                    limits.max_concurrent,
+                    QUEUE_WAIT.as_secs()
+                )))
+            }
+        };
+        let (core, sql, tables) = (Arc::clone(&self.core), sql.to_owned(), tables.to_vec());
+        let runtime = self.runtime.as_ref().expect("present until dropped");
+        // The slot is held until the task itself ends, so a query still planning past its time
+        // limit keeps counting against the concurrency bound.
+        let task = runtime.spawn(async move {
+            let result = core.execute(&sql, &tables, started).await;
+            drop(permit);
+            result
+        });
+        let _abort = AbortOnDrop(task.abort_handle());
+        let limit = limits.timeout;
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(stopped)) if stopped.is_panic() => {
+                Err(QueryError::Internal("the query stopped unexpectedly (a bug in the engine)".into()))
+            }
+            Ok(Err(_)) | Err(_) => Err(QueryError::Timeout { limit }),
+        }
+    }
+}
+
+impl Core {
+    async fn execute(&self, sql: &str, tables: &[TableSource], started: Instant) -> Result<QueryOutput, QueryError> {
+        let statement = parse_read_only(sql, &self.limits.sql)?;
         let limit = self.limits.timeout;
         // A partition replaced between listing and reading: run again on a fresh listing.
         let run = async {
@@ -207,8 +298,9 @@ impl QueryEngine {
         options.sql_parser.collect_spans = true;
         options.execution.parquet.pruning = true;
         options.execution.parquet.enable_page_index = true;
-        let state =
+        let mut state =
             SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        bound_scalar_functions(&mut state)?;
         Ok(SessionContext::new_with_state(state))
     }
 

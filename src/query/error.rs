@@ -24,6 +24,12 @@ pub enum QueryError {
         /// 1-based column of the offending token, when the engine reported one.
         column: Option<u64>,
     },
+    /// The statement is longer or nests deeper than allowed (checked before planning). 400.
+    #[error("{0}")]
+    Limit(String),
+    /// Every query slot stayed busy for the queue wait: retry (503).
+    #[error("{0}")]
+    Busy(String),
     /// Planning plus execution took longer than the configured time; the query was cancelled.
     /// A 408/504-style error.
     #[error("query exceeded the time limit of {} ms", limit.as_millis())]

@@ -6,17 +6,43 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{Select, Statement, Visit, Visitor};
 
 use super::error::QueryError;
+use super::limits::{check_text, check_tree, SqlLimits};
+
+/// Stack of the thread that parses and checks a statement: enough for the parser, the checks
+/// and dropping a tree however the text is shaped (the checks refuse deep trees, but only
+/// once they exist).
+const PARSE_STACK_BYTES: usize = 64 << 20;
 
 /// Checks that `sql` is exactly one read-only statement: a SELECT or WITH query, EXPLAIN of a
 /// query, SHOW TABLES, SHOW COLUMNS or DESCRIBE. Everything else is `NotReadOnly` with the
 /// statement's kind; text that does not parse is `Sql` with the parser's position.
 pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
-    parse_read_only(sql).map(|_| ())
+    parse_read_only(sql, &SqlLimits::default()).map(|_| ())
 }
 
-/// Parses and checks `sql`, returning the single statement for planning.
-pub(crate) fn parse_read_only(sql: &str) -> Result<DfStatement, QueryError> {
+/// [`parse_read_only`] on a thread of its own with a large stack (the caller's may be small),
+/// waited for without blocking the async runtime.
+pub(crate) async fn parse_read_only_apart(sql: &str, limits: &SqlLimits) -> Result<DfStatement, QueryError> {
+    check_text(sql, limits)?;
+    let (sql, limits) = (sql.to_owned(), *limits);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("shoplake-sql-parse".into())
+        .stack_size(PARSE_STACK_BYTES)
+        .spawn(move || {
+            let _ = tx.send(parse_read_only(&sql, &limits));
+        })
+        .map_err(|e| QueryError::Internal(format!("cannot start the parsing thread: {e}")))?;
+    rx.await.map_err(|_| QueryError::Internal("the SQL parser stopped unexpectedly".into()))?
+}
+
+/// Parses and checks `sql` within `limits`, returning the single statement for planning.
+/// Call on a thread with a large stack (see [`parse_read_only_apart`]): the returned
+/// statement is shallow, but a refused one may be deep until it is dropped.
+pub(crate) fn parse_read_only(sql: &str, limits: &SqlLimits) -> Result<DfStatement, QueryError> {
+    check_text(sql, limits)?;
     let mut statements = DFParserBuilder::new(sql)
+        .with_recursion_limit(limits.max_depth.max(50) * 2)
         .build()
         .and_then(|mut parser| parser.parse_statements())
         .map_err(|e| QueryError::from_datafusion(e, 0))?;
@@ -24,6 +50,7 @@ pub(crate) fn parse_read_only(sql: &str) -> Result<DfStatement, QueryError> {
         0 => Err(QueryError::Sql { message: "no SQL statement was given".into(), line: None, column: None }),
         1 => {
             let statement = statements.pop_front().expect("one statement");
+            check_tree(&statement, limits)?;
             check_statement(&statement)?;
             Ok(statement)
         }

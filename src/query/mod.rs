@@ -11,6 +11,8 @@ mod engine;
 mod error;
 /// The read-only check on the parsed statement.
 mod guard;
+/// Bounds on a statement's text and tree, and on what a scalar function may produce.
+mod limits;
 /// `QueryOutput`, column types in SQL words, JSON and CSV encodings.
 mod output;
 /// `RecordingTable`: notes the files each table scan was planned over.
@@ -23,5 +25,6 @@ mod stats;
 pub use engine::{QueryEngine, QueryLimits, TableSource};
 pub use error::QueryError;
 pub use guard::check_read_only;
+pub use limits::{SqlLimits, MAX_FUNCTION_OUTPUT_BYTES};
 pub use output::{sql_type_name, to_json, write_csv, ColumnInfo, QueryOutput};
 pub use stats::QueryStats;

@@ -124,10 +124,12 @@ pub fn to_json(output: &QueryOutput) -> Value {
 }
 
 /// CSV (RFC 4180, `\n` line ends): a header of column names, then one line per row; nulls are
-/// empty fields; values are written as in JSON but unquoted unless they need quoting.
+/// empty fields; values are written as in JSON but unquoted unless they need quoting. Text that
+/// a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) gets a
+/// `'` in front, as in the rejected-rows file; numbers are written as they are.
 pub fn write_csv(output: &QueryOutput, mut out: impl Write) -> Result<(), QueryError> {
     let io = |e: std::io::Error| QueryError::Internal(format!("writing CSV: {e}"));
-    let header: Vec<String> = output.columns.iter().map(|c| csv_field(&c.name).into_owned()).collect();
+    let header: Vec<String> = output.columns.iter().map(|c| csv_field(&neutral(&c.name)).into_owned()).collect();
     writeln!(out, "{}", header.join(",")).map_err(io)?;
     let options = FormatOptions::new().with_null("");
     for batch in &output.batches {
@@ -137,6 +139,11 @@ pub fn write_csv(output: &QueryOutput, mut out: impl Write) -> Result<(), QueryE
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| QueryError::Internal(format!("formatting CSV: {e}")))?;
+        let text: Vec<bool> = batch
+            .columns()
+            .iter()
+            .map(|c| matches!(c.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+            .collect();
         let mut line = String::new();
         for row in 0..batch.num_rows() {
             line.clear();
@@ -144,13 +151,22 @@ pub fn write_csv(output: &QueryOutput, mut out: impl Write) -> Result<(), QueryE
                 if i > 0 {
                     line.push(',');
                 }
-                line.push_str(&csv_field(&formatter.value(row).to_string()));
+                let value = formatter.value(row).to_string();
+                let value = if text[i] { neutral(&value) } else { value.into() };
+                line.push_str(&csv_field(&value));
             }
             line.push('\n');
             out.write_all(line.as_bytes()).map_err(io)?;
         }
     }
     out.flush().map_err(io)
+}
+
+fn neutral(value: &str) -> std::borrow::Cow<'_, str> {
+    match crate::ingest::neutralise(value.as_bytes()) {
+        std::borrow::Cow::Borrowed(_) => value.into(),
+        std::borrow::Cow::Owned(bytes) => String::from_utf8_lossy(&bytes).into_owned().into(),
+    }
 }
 
 fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {

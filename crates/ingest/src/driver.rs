@@ -15,7 +15,7 @@ use super::error::{IngestError, Result};
 use super::header::HeaderMap;
 use super::number::NumberFormat;
 use super::parquet::{write_batches, writer_properties};
-use super::pipeline::{work, Pump, Sequencer};
+use super::pipeline::{work, Pump, RecordShape, Sequencer};
 use super::report::{IngestReport, RejectedWriter};
 use super::row::RowValidator;
 use super::schema::{Check, TableSchema};
@@ -45,7 +45,29 @@ pub struct IngestOptions {
     pub max_unique_in_memory: usize,
     /// Directory for spill files (default: `std::env::temp_dir()`).
     pub scratch_dir: Option<PathBuf>,
+    /// Fields the header line may have at most (checked before anything is allocated per
+    /// column): [`IngestError::TooManyColumns`] above it.
+    pub max_columns: usize,
+    /// Bytes one record may have at most (a line, or several inside quotes):
+    /// [`IngestError::RecordTooLong`] above it. Bounds the parser's memory.
+    pub max_record_bytes: usize,
+    /// Bytes one field may have at most; a longer value rejects its row.
+    pub max_field_bytes: usize,
+    /// Bytes the body may inflate to (gzip): [`IngestError::DecompressedTooLarge`] above it.
+    pub max_decompressed_bytes: u64,
+    /// Header names refused because the table keeps them in the partition path (compared
+    /// without case, spaces, `-` and `_`): [`IngestError::ReservedColumn`].
+    pub reserved_columns: Vec<String>,
 }
+
+/// Default of [`IngestOptions::max_columns`].
+pub const DEFAULT_MAX_COLUMNS: usize = 256;
+/// Default of [`IngestOptions::max_record_bytes`] (1 MiB).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+/// Default of [`IngestOptions::max_field_bytes`] (64 KiB).
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 64 << 10;
+/// Default of [`IngestOptions::max_decompressed_bytes`] (4 GiB).
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
 
 impl Default for IngestOptions {
     fn default() -> Self {
@@ -59,6 +81,11 @@ impl Default for IngestOptions {
             threads: 0,
             max_unique_in_memory: 2_500_000,
             scratch_dir: None,
+            max_columns: DEFAULT_MAX_COLUMNS,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            reserved_columns: vec!["shop_id".to_string(), "date".to_string()],
         }
     }
 }
@@ -103,7 +130,7 @@ fn run<R: Read, F: FnMut() -> std::io::Result<R>, P: Write + Send, J: Write>(
     parquet_out: P,
     rejected_out: J,
 ) -> Result<IngestReport> {
-    let mut src = Source::open(open()?, &options.schema)?;
+    let mut src = Source::open(open()?, options)?;
     let delimiter = src.delimiter;
     let header = src.header.clone();
     let schema = output_schema(&options.schema, &header);
@@ -137,6 +164,14 @@ fn run<R: Read, F: FnMut() -> std::io::Result<R>, P: Write + Send, J: Write>(
     };
     let chunk_rows = options.batch_rows.max(1);
 
+    // Per field, the name errors use: the schema's name of a known column, else as written.
+    let mut names: Vec<String> = header.original.iter().map(|n| n.trim().to_string()).collect();
+    for (column, slot) in options.schema.columns.iter().zip(&header.slots) {
+        if let Some(name) = slot.and_then(|at| names.get_mut(at)) {
+            *name = column.name.clone();
+        }
+    }
+    let names = Arc::new(names);
     let (job_tx, job_rx) = channel();
     let (done_tx, done_rx) = channel();
     let job_rx = Mutex::new(job_rx);
@@ -147,8 +182,12 @@ fn run<R: Read, F: FnMut() -> std::io::Result<R>, P: Write + Send, J: Write>(
         for _ in 0..threads {
             let (job_rx, done_tx, validator) = (&job_rx, done_tx.clone(), validator.clone());
             let batch = BatchBuilder::new(schema.clone(), chunk_rows);
-            let n_fields = header.n_fields;
-            s.spawn(move || work(job_rx, done_tx, validator, batch, n_fields, n_unique));
+            let shape = RecordShape {
+                n_fields: header.n_fields,
+                max_field_bytes: options.max_field_bytes,
+                names: Arc::clone(&names),
+            };
+            s.spawn(move || work(job_rx, done_tx, validator, batch, shape, n_unique));
         }
         drop(done_tx);
         let budget = reopenable.then_some(options.max_unique_in_memory);
@@ -158,7 +197,7 @@ fn run<R: Read, F: FnMut() -> std::io::Result<R>, P: Write + Send, J: Write>(
             pump.run(&mut src, 0, &mut seq)?;
             let rows = src.rows;
             if let Some(from) = seq.end_first_pass(rows)? {
-                let mut again = Source::open(open()?, &options.schema)?;
+                let mut again = Source::open(open()?, options)?;
                 if again.header != header {
                     return Err(changed());
                 }

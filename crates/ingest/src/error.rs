@@ -38,6 +38,53 @@ pub enum IngestError {
         second: usize,
     },
 
+    /// The header line has more fields than a file may have (checked before anything is
+    /// allocated per column).
+    #[error("The header line has {found} columns, more than the limit of {limit} columns per file.")]
+    TooManyColumns {
+        /// Fields of the header line (counted up to the record limit).
+        found: usize,
+        /// [`crate::IngestOptions::max_columns`].
+        limit: usize,
+    },
+
+    /// A header field names a column the table keeps in its partition path (`shop_id`, `date`):
+    /// stored in the file too, it would contradict the path.
+    #[error(
+        "The header line names `{written}` (column {position}), which is the table's partition key `{reserved}`: \
+         the {reserved} of an upload comes from its URL, never from the file. Remove that column and send the file again."
+    )]
+    ReservedColumn {
+        /// The header field as written.
+        written: String,
+        /// 1-based position in the header.
+        position: usize,
+        /// The partition key it collides with.
+        reserved: String,
+    },
+
+    /// One record (a line, or several lines inside quotes) is longer than the limit; reading
+    /// stopped there, so memory stays bounded.
+    #[error(
+        "The record starting on line {line} is longer than the limit of {limit} bytes{}.",
+        if *quoted { "; it opens a quote (\") that is never closed, so everything after it reads as one field" } else { "" }
+    )]
+    RecordTooLong {
+        /// Physical line where the record starts.
+        line: u64,
+        /// [`crate::IngestOptions::max_record_bytes`].
+        limit: usize,
+        /// Whether the record is inside an open quote when the limit is reached.
+        quoted: bool,
+    },
+
+    /// The body inflates to more bytes than allowed (a gzip bomb, or simply too big).
+    #[error("The file is larger than the limit of {limit} bytes once decompressed; split it or send it in parts.")]
+    DecompressedTooLarge {
+        /// [`crate::IngestOptions::max_decompressed_bytes`].
+        limit: u64,
+    },
+
     /// The bytes are not text in a supported encoding (binary data, broken gzip, invalid UTF-8
     /// that is not plausible Windows-1252 either).
     #[error("Line {line} cannot be read as text: {detail}. Please send a CSV saved as UTF-8.")]

@@ -20,6 +20,7 @@ mod dedup;
 mod driver;
 mod error;
 mod header;
+mod limits;
 mod number;
 mod parquet;
 mod pipeline;
@@ -33,8 +34,11 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-pub use driver::{ingest, ingest_reopenable, IngestOptions};
+pub use driver::{
+    ingest, ingest_reopenable, IngestOptions, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES,
+};
 pub use error::{IngestError, Result};
 pub use number::{parse_decimal, parse_int, NumError, NumberFormat};
-pub use report::{IngestReport, RowError, MAX_REPORTED_ERRORS};
+pub use report::{neutralise, IngestReport, RowError, MAX_REPORTED_ERRORS};
 pub use schema::{normalize_name, Check, ColumnSpec, ColumnType, TableSchema};

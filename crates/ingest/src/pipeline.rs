@@ -24,13 +24,23 @@ pub type Job = (u64, Chunk);
 /// A chunk back from a worker, or why the worker gave up.
 pub type Done = std::result::Result<(u64, Chunk), String>;
 
+/// What every record must look like before its values are validated.
+pub struct RecordShape {
+    /// Fields of the header.
+    pub n_fields: usize,
+    /// Bytes one field may have at most.
+    pub max_field_bytes: usize,
+    /// Header names as written (trimmed), for errors about a field.
+    pub names: std::sync::Arc<Vec<String>>,
+}
+
 /// A worker: validates chunks from `jobs` until the channel closes.
 pub fn work(
     jobs: &Mutex<Receiver<Job>>,
     done: Sender<Done>,
     mut validator: RowValidator,
     mut batch: BatchBuilder,
-    n_fields: usize,
+    shape: RecordShape,
     n_unique: usize,
 ) {
     loop {
@@ -40,7 +50,7 @@ pub fn work(
         };
         let Ok((seq, mut chunk)) = job else { return };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            validate_chunk(&mut chunk, &mut validator, &mut batch, n_fields, n_unique)
+            validate_chunk(&mut chunk, &mut validator, &mut batch, &shape, n_unique)
         }));
         let msg = match outcome {
             Ok(Ok(())) => Ok((seq, chunk)),
@@ -57,9 +67,10 @@ fn validate_chunk(
     chunk: &mut Chunk,
     validator: &mut RowValidator,
     batch: &mut BatchBuilder,
-    n_fields: usize,
+    shape: &RecordShape,
     n_unique: usize,
 ) -> Result<()> {
+    let n_fields = shape.n_fields;
     chunk.states.clear();
     chunk.errors.clear();
     chunk.keys.clear();
@@ -69,11 +80,35 @@ fn validate_chunk(
         let line = chunk.lines[i];
         let keys = &mut chunk.keys[i * n_unique..(i + 1) * n_unique];
         let ok = if rec.len() != n_fields {
+            // Only a quote keeps a line break inside a field; at the end of the file, one that
+            // is never closed swallows the rest into this record.
+            let spans_lines = rec.iter().any(|f| f.contains(&b'\n') || f.contains(&b'\r'));
+            let hint = if spans_lines {
+                format!(
+                    " (a quoted field opened on line {line} runs over several lines: is its closing quote missing?)"
+                )
+            } else {
+                String::new()
+            };
             chunk.errors.push(RowError {
                 line,
                 column: None,
                 value: None,
-                reason: format!("expected {} fields, found {}", n_fields, rec.len()),
+                reason: format!("expected {} fields, found {}{hint}", n_fields, rec.len()),
+            });
+            false
+        } else if let Some(at) = rec.iter().position(|f| f.len() > shape.max_field_bytes) {
+            let field = &rec[at];
+            let shown: String = String::from_utf8_lossy(&field[..field.len().min(40)]).chars().take(40).collect();
+            chunk.errors.push(RowError {
+                line,
+                column: shape.names.get(at).cloned(),
+                value: Some(format!("{shown}…")),
+                reason: format!(
+                    "the value is {} bytes long, more than the limit of {} bytes per value",
+                    field.len(),
+                    shape.max_field_bytes
+                ),
             });
             false
         } else {

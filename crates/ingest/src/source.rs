@@ -5,11 +5,20 @@ use std::io::Read;
 
 use csv::ByteRecord;
 
+use std::sync::Arc;
+
+use super::driver::IngestOptions;
 use super::error::{IngestError, Result};
 use super::header::{map_header, HeaderMap};
+use super::limits::{limit_hit, Bounded, LimitHit, RecordStart};
 use super::row::{trim, Key};
-use super::schema::TableSchema;
 use super::sniff::{plausible_1252, sniff, TextEncoding};
+
+/// Bytes of records one chunk holds at most (besides its row count): a few chunks are in
+/// flight per thread, so this bounds memory whatever the length of the records.
+const CHUNK_BYTES: usize = 8 << 20;
+/// A record slot that held more than this gives its allocation back before it is reused.
+const KEEP_RECORD_BYTES: usize = 64 << 10;
 
 /// Up to `capacity` consecutive data records, and what a worker made of them.
 pub struct Chunk {
@@ -53,7 +62,8 @@ impl Chunk {
 
 /// A sniffed input with its header read, producing chunks of records.
 pub struct Source<'r> {
-    rdr: csv::Reader<Box<dyn Read + 'r>>,
+    rdr: csv::Reader<Bounded<Box<dyn Read + 'r>>>,
+    record_start: Arc<RecordStart>,
     decoder: Decoder,
     /// The detected delimiter.
     pub delimiter: u8,
@@ -64,30 +74,67 @@ pub struct Source<'r> {
 }
 
 impl<'r> Source<'r> {
-    /// Sniffs `input` and maps its header (the first non-blank record) onto `schema`.
-    pub fn open<R: Read + 'r>(input: R, schema: &TableSchema) -> Result<Self> {
+    /// Sniffs `input` and maps its header (the first non-blank record) onto the schema of
+    /// `options`, within its limits (columns, record length, decompressed size).
+    pub fn open<R: Read + 'r>(input: R, options: &IngestOptions) -> Result<Self> {
         let sniffed = sniff(input)?;
         let delimiter = sniffed.delimiter;
-        let mut rdr = csv::ReaderBuilder::new()
+        let record_start = Arc::new(RecordStart::default());
+        let bounded = Bounded::new(
+            sniffed.reader,
+            options.max_decompressed_bytes,
+            options.max_record_bytes,
+            Arc::clone(&record_start),
+        );
+        let rdr = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(sniffed.reader);
-        let mut decoder = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
+            .from_reader(bounded);
+        let decoder = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
+        let mut src = Source { rdr, record_start, decoder, delimiter, header: HeaderMap::default(), rows: 0 };
         let mut rec = ByteRecord::new();
-        let header = loop {
-            if !rdr.read_byte_record(&mut rec)? {
+        loop {
+            if !src.read(&mut rec)? {
                 return Err(IngestError::NoHeader { detail: "the file contains only blank lines".into() });
             }
             if !is_blank(&rec, delimiter) {
-                let line = rec.position().map_or(1, |p| p.line());
-                decoder.decode(&mut rec, line)?;
-                let fields: Vec<String> = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-                break map_header(&fields, schema)?;
+                break;
             }
-        };
-        Ok(Source { rdr, decoder, delimiter, header, rows: 0 })
+        }
+        // Checked before anything is allocated per column.
+        if rec.len() > options.max_columns {
+            return Err(IngestError::TooManyColumns { found: rec.len(), limit: options.max_columns });
+        }
+        let line = rec.position().map_or(1, |p| p.line());
+        src.decoder.decode(&mut rec, line)?;
+        let fields: Vec<String> = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        src.header = map_header(&fields, &options.schema, &options.reserved_columns)?;
+        Ok(src)
+    }
+
+    /// Reads the next record (blank or not) within the limits; `false` at the end.
+    #[inline]
+    fn read(&mut self, rec: &mut ByteRecord) -> Result<bool> {
+        match self.rdr.read_byte_record(rec) {
+            Ok(more) => {
+                self.record_start.set(self.rdr.position().byte());
+                Ok(more)
+            }
+            Err(error) => Err(self.limit_error(&error).unwrap_or_else(|| error.into())),
+        }
+    }
+
+    /// The ingest error for a read stopped by a limit.
+    fn limit_error(&self, error: &csv::Error) -> Option<IngestError> {
+        let csv::ErrorKind::Io(io) = error.kind() else { return None };
+        Some(match limit_hit(io)? {
+            LimitHit::Decompressed { limit } => IngestError::DecompressedTooLarge { limit },
+            LimitHit::Record { limit, quoted } => {
+                IngestError::RecordTooLong { line: self.rdr.position().line(), limit, quoted }
+            }
+        })
     }
 
     /// The encoding settled so far.
@@ -101,15 +148,20 @@ impl<'r> Source<'r> {
     pub fn fill(&mut self, chunk: &mut Chunk, capacity: usize, skip_to: u64) -> Result<bool> {
         chunk.len = 0;
         chunk.first_row = self.rows.max(skip_to);
-        while chunk.len < capacity {
+        let mut bytes = 0usize;
+        while chunk.len < capacity && bytes < CHUNK_BYTES {
             if chunk.records.len() == chunk.len {
                 chunk.records.push(ByteRecord::new());
                 chunk.lines.push(0);
             }
             let rec = &mut chunk.records[chunk.len];
-            if !self.rdr.read_byte_record(rec)? {
+            if rec.as_slice().len() > KEEP_RECORD_BYTES || rec.len() > KEEP_RECORD_BYTES / 8 {
+                *rec = ByteRecord::new();
+            }
+            if !self.read(rec)? {
                 return Ok(true);
             }
+            bytes += rec.as_slice().len() + rec.len() * std::mem::size_of::<usize>();
             if is_blank(rec, self.delimiter) {
                 continue;
             }

@@ -1,0 +1,389 @@
+//! Bounds on what one SQL statement may cost before and while it runs: its length and nesting
+//! (checked on the text before parsing, and on the parsed tree before planning, so that no
+//! recursion in the parser, planner or optimizer can run out of stack), and the size of what a
+//! scalar function may produce in one call (so that `repeat('a', 2000000000)` is refused before
+//! it allocates: function results are not counted by DataFusion's memory pool).
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::execution::{FunctionRegistry, SessionState};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Query as SqlQuery, Visit, Visitor};
+
+use super::error::QueryError;
+
+/// Bounds of one statement's text and tree.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlLimits {
+    /// Bytes of SQL text.
+    pub max_bytes: usize,
+    /// Nesting: brackets in the text, expressions and subqueries in the tree.
+    pub max_depth: usize,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        Self { max_bytes: 64 << 10, max_depth: 64 }
+    }
+}
+
+/// Bytes one scalar function call may produce (one batch of results): larger results are
+/// refused before they are computed.
+pub const MAX_FUNCTION_OUTPUT_BYTES: usize = 128 << 20;
+
+fn too_deep(what: &str, depth: usize, limits: &SqlLimits) -> QueryError {
+    QueryError::Limit(format!(
+        "the statement nests {what} {depth} deep, more than the limit of {}; flatten it (for long lists of alternatives use IN (...))",
+        limits.max_depth
+    ))
+}
+
+/// Checks the text: its length, and how deep brackets nest (outside strings, quoted names and
+/// comments). Runs in linear time before anything is parsed.
+pub fn check_text(sql: &str, limits: &SqlLimits) -> Result<(), QueryError> {
+    if sql.len() > limits.max_bytes {
+        return Err(QueryError::Limit(format!(
+            "the statement is {} bytes long, more than the limit of {} bytes",
+            sql.len(),
+            limits.max_bytes
+        )));
+    }
+    let bytes = sql.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                // To the closing quote (a doubled quote stays inside); an unclosed one ends here.
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == quote {
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    if deepest > limits.max_depth {
+        return Err(too_deep("brackets", deepest, limits));
+    }
+    Ok(())
+}
+
+/// Checks the parsed tree: how deep expressions nest (operators chained without brackets,
+/// such as `1+1+...` or `a OR b OR ...`, nest as deep as they are long) and subqueries.
+pub fn check_tree(statement: &DfStatement, limits: &SqlLimits) -> Result<(), QueryError> {
+    struct Depth {
+        now: usize,
+        max: usize,
+        limit: usize,
+    }
+    impl Depth {
+        fn enter(&mut self) -> ControlFlow<usize> {
+            self.now += 1;
+            self.max = self.max.max(self.now);
+            if self.now > self.limit {
+                return ControlFlow::Break(self.now);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    impl Visitor for Depth {
+        type Break = usize;
+        fn pre_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<usize> {
+            self.enter()
+        }
+        fn post_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<usize> {
+            self.now -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, _: &SqlQuery) -> ControlFlow<usize> {
+            self.enter()
+        }
+        fn post_visit_query(&mut self, _: &SqlQuery) -> ControlFlow<usize> {
+            self.now -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut depth = Depth { now: 0, max: 0, limit: limits.max_depth };
+    let broke = match statement {
+        DfStatement::Statement(inner) => inner.visit(&mut depth),
+        DfStatement::Explain(explain) => match explain.statement.as_ref() {
+            DfStatement::Statement(inner) => inner.visit(&mut depth),
+            _ => ControlFlow::Continue(()),
+        },
+        _ => ControlFlow::Continue(()),
+    };
+    match broke {
+        ControlFlow::Break(at) => Err(too_deep("expressions", at, limits)),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Replaces every scalar function of `state` by one that refuses, before computing it, a call
+/// whose result would exceed [`MAX_FUNCTION_OUTPUT_BYTES`].
+pub fn bound_scalar_functions(state: &mut SessionState) -> DfResult<()> {
+    let functions: Vec<Arc<ScalarUDF>> = state.scalar_functions().values().cloned().collect();
+    for function in functions {
+        if function.inner().downcast_ref::<BoundedOutput>().is_some() {
+            continue;
+        }
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(BoundedOutput::new((*function).clone()))))?;
+    }
+    Ok(())
+}
+
+/// A scalar function that estimates the size of its result from its arguments first.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct BoundedOutput {
+    inner: ScalarUDF,
+    estimate: Estimate,
+}
+
+/// How a function's result size follows from its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Estimate {
+    /// At most a small multiple of its inputs (most functions).
+    Inputs,
+    /// `repeat(text, n)`: the text `n` times.
+    Repeat,
+    /// `lpad/rpad(text, n[, fill])`: `n` characters (up to 4 bytes each).
+    Pad,
+    /// `array_repeat(element, n)`: the element `n` times.
+    ArrayRepeat,
+    /// `range/generate_series(start, stop[, step])` as arrays: one 8-byte value per step.
+    Range,
+}
+
+impl BoundedOutput {
+    fn new(inner: ScalarUDF) -> Self {
+        let estimate = match inner.name() {
+            "repeat" => Estimate::Repeat,
+            "lpad" | "rpad" => Estimate::Pad,
+            "array_repeat" | "list_repeat" => Estimate::ArrayRepeat,
+            "range" | "generate_series" | "gen_series" => Estimate::Range,
+            _ => Estimate::Inputs,
+        };
+        Self { inner, estimate }
+    }
+
+    fn check(&self, args: &ScalarFunctionArgs) -> DfResult<()> {
+        let rows = args.number_rows.max(1);
+        let bytes = match self.estimate {
+            Estimate::Inputs => args.args.iter().map(|a| value_bytes(a, rows)).sum::<usize>().saturating_mul(2),
+            Estimate::Repeat => per_row(args, rows, |row| {
+                let text = arg_bytes_at(args, 0, row);
+                count_at(args, 1, row).saturating_mul(text)
+            }),
+            Estimate::Pad => per_row(args, rows, |row| count_at(args, 1, row).saturating_mul(4)),
+            Estimate::ArrayRepeat => {
+                per_row(args, rows, |row| count_at(args, 1, row).saturating_mul(arg_bytes_at(args, 0, row).max(8)))
+            }
+            Estimate::Range => per_row(args, rows, |row| {
+                let (start, stop) = match args.args.len() {
+                    1 => (0, signed_at(args, 0, row)),
+                    _ => (signed_at(args, 0, row), signed_at(args, 1, row)),
+                };
+                let step = if args.args.len() > 2 { signed_at(args, 2, row).unsigned_abs().max(1) } else { 1 };
+                (stop.abs_diff(start) / step).saturating_mul(8) as usize
+            }),
+        };
+        if bytes > MAX_FUNCTION_OUTPUT_BYTES {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "{}() would produce about {} MiB in one call, more than the limit of {} MiB per function call",
+                self.inner.name(),
+                bytes >> 20,
+                MAX_FUNCTION_OUTPUT_BYTES >> 20
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Sum over rows, stopping once past the limit.
+fn per_row(args: &ScalarFunctionArgs, rows: usize, bytes_of_row: impl Fn(usize) -> usize) -> usize {
+    let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    if all_scalar {
+        return bytes_of_row(0).saturating_mul(rows);
+    }
+    let mut total = 0usize;
+    for row in 0..rows {
+        total = total.saturating_add(bytes_of_row(row));
+        if total > MAX_FUNCTION_OUTPUT_BYTES {
+            break;
+        }
+    }
+    total
+}
+
+fn value_bytes(value: &ColumnarValue, rows: usize) -> usize {
+    match value {
+        ColumnarValue::Array(array) => array.get_array_memory_size(),
+        ColumnarValue::Scalar(scalar) => scalar.size().saturating_mul(rows),
+    }
+}
+
+fn scalar_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> Option<ScalarValue> {
+    match args.args.get(index)? {
+        ColumnarValue::Scalar(scalar) => Some(scalar.clone()),
+        ColumnarValue::Array(array) => at(array, row),
+    }
+}
+
+fn at(array: &ArrayRef, row: usize) -> Option<ScalarValue> {
+    (row < array.len()).then(|| ScalarValue::try_from_array(array, row).ok()).flatten()
+}
+
+/// A non-negative count argument (negative or null count as 0).
+fn count_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> usize {
+    signed_at(args, index, row).max(0) as usize
+}
+
+fn signed_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> i64 {
+    match scalar_at(args, index, row) {
+        Some(value) if !value.is_null() => match value.cast_to(&DataType::Int64) {
+            Ok(ScalarValue::Int64(Some(n))) => n,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// Bytes of one row's value of an argument (text length, or the value's size).
+fn arg_bytes_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> usize {
+    match scalar_at(args, index, row) {
+        Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => s.len(),
+        Some(other) => other.size(),
+        None => 0,
+    }
+}
+
+impl ScalarUDFImpl for BoundedOutput {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+    fn display_name(&self, args: &[Expr]) -> DfResult<String> {
+        #[allow(deprecated)]
+        self.inner.inner().display_name(args)
+    }
+    fn schema_name(&self, args: &[Expr]) -> DfResult<String> {
+        self.inner.inner().schema_name(args)
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        self.inner.inner().return_type(arg_types)
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        self.inner.inner().return_field_from_args(args)
+    }
+    fn is_nullable(&self, args: &[Expr], schema: &dyn datafusion::common::ExprSchema) -> bool {
+        #[allow(deprecated)]
+        self.inner.inner().is_nullable(args, schema)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        self.check(&args)?;
+        self.inner.invoke_with_args(args)
+    }
+    fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
+        let updated = self.inner.inner().with_updated_config(config)?;
+        Some(ScalarUDF::new_from_impl(BoundedOutput::new(updated)))
+    }
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        self.inner.inner().simplify(args, info)
+    }
+    fn is_strict(&self) -> bool {
+        self.inner.inner().is_strict()
+    }
+    fn conditional_arguments<'a>(&self, args: &'a [Expr]) -> Option<(Vec<&'a Expr>, Vec<&'a Expr>)> {
+        self.inner.inner().conditional_arguments(args)
+    }
+    fn propagate_constraints(
+        &self,
+        interval: &datafusion::logical_expr::interval_arithmetic::Interval,
+        inputs: &[&datafusion::logical_expr::interval_arithmetic::Interval],
+    ) -> DfResult<Option<Vec<datafusion::logical_expr::interval_arithmetic::Interval>>> {
+        self.inner.inner().propagate_constraints(interval, inputs)
+    }
+    fn struct_field_mapping(
+        &self,
+        literal_args: &[Option<ScalarValue>],
+    ) -> Option<datafusion::logical_expr::StructFieldMapping> {
+        self.inner.inner().struct_field_mapping(literal_args)
+    }
+    fn preserves_lex_ordering(
+        &self,
+        inputs: &[datafusion::logical_expr::sort_properties::ExprProperties],
+    ) -> DfResult<bool> {
+        self.inner.inner().preserves_lex_ordering(inputs)
+    }
+    fn strictly_order_preserving(
+        &self,
+        inputs: &[datafusion::logical_expr::sort_properties::ExprProperties],
+    ) -> DfResult<bool> {
+        self.inner.inner().strictly_order_preserving(inputs)
+    }
+    fn placement(
+        &self,
+        args: &[datafusion::logical_expr::ExpressionPlacement],
+    ) -> datafusion::logical_expr::ExpressionPlacement {
+        self.inner.inner().placement(args)
+    }
+    fn short_circuits(&self) -> bool {
+        self.inner.inner().short_circuits()
+    }
+    fn evaluate_bounds(
+        &self,
+        input: &[&datafusion::logical_expr::interval_arithmetic::Interval],
+    ) -> DfResult<datafusion::logical_expr::interval_arithmetic::Interval> {
+        self.inner.inner().evaluate_bounds(input)
+    }
+    fn output_ordering(
+        &self,
+        inputs: &[datafusion::logical_expr::sort_properties::ExprProperties],
+    ) -> DfResult<datafusion::logical_expr::sort_properties::SortProperties> {
+        self.inner.inner().output_ordering(inputs)
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.inner().documentation()
+    }
+}
