@@ -496,11 +496,17 @@ impl Pipeline {
         file_columns: &[crate::catalog::ColumnDef],
     ) -> Result<Option<String>, PipelineError> {
         let tables = self.catalog.table_schemas().await?;
-        let table: Vec<String> = tables
+        let mut table: Vec<String> = tables
             .iter()
             .find(|t| t.name == SALES_TABLE)
             .map(|t| t.columns.iter().map(|c| c.name.to_lowercase()).collect())
             .unwrap_or_default();
+        // The schema's own columns are never new, whether or not a file has brought them yet.
+        for column in &self.options.schema.columns {
+            if !table.contains(&column.name.to_lowercase()) {
+                table.push(column.name.to_lowercase());
+            }
+        }
         let new: Vec<&str> =
             file_columns.iter().map(|c| c.name.as_str()).filter(|n| !table.contains(&n.to_lowercase())).collect();
         let limits = self.schema_limits;

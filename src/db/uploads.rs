@@ -152,6 +152,22 @@ impl<'p> Uploads<'p> {
         Ok(adopted.rows_affected() == 1)
     }
 
+    /// Counts one more recovery attempt of an in-flight upload and returns the attempts made
+    /// before this one.
+    #[tracing::instrument(name = "db.uploads.recovery_attempt", skip(self), fields(upload_id = %id))]
+    pub async fn count_recovery_attempt(&self, id: &UploadId) -> DbResult<i64> {
+        sqlx::query("update uploads set recovery_attempts = recovery_attempts + 1, updated_at = $1 where id = $2")
+            .bind(now_ms())
+            .bind(id.to_string())
+            .execute(self.pool)
+            .await?;
+        let row = sqlx::query("select recovery_attempts from uploads where id = $1")
+            .bind(id.to_string())
+            .fetch_one(self.pool)
+            .await?;
+        Ok(sqlx::Row::try_get::<i64, _>(&row, 0)? - 1)
+    }
+
     /// Records the archived original: size, digest and key.
     #[tracing::instrument(name = "db.uploads.archived", skip_all, fields(upload_id = %id))]
     pub async fn record_archive(&self, id: &UploadId, bytes: u64, sha256: &str, raw_key: &str) -> DbResult<()> {

@@ -28,9 +28,6 @@ pub struct ConnectionLimits {
     pub drain_timeout: Duration,
 }
 
-/// Bytes of a request head hyper reads at most (431 above it).
-const MAX_HEAD_BYTES: usize = 64 << 10;
-
 /// Serves `router` on `listener` until `shutdown` resolves, then lets the open connections
 /// finish their requests for at most `drain_timeout`.
 pub async fn serve(
@@ -67,11 +64,9 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(MAX_HEAD_BYTES);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+            let io = TokioIo::new(super::head_limit::FirstHeadLimit::new(stream));
+            let connection = builder.serve_connection(io, service);
             tokio::pin!(connection);
             let stopping = async move {
                 let _ = stop.wait_for(|stopping| *stopping).await;

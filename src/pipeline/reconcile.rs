@@ -10,6 +10,9 @@ use crate::db::{UploadRecord, TAKEOVER_GRACE};
 use crate::domain::{SalesDate, ShopId, UploadStatus};
 use crate::storage::{layout, PutMode, StorageError};
 
+/// Recovery attempts of one upload before it is failed instead of tried again.
+pub const MAX_RECOVERY_ATTEMPTS: i64 = 3;
+
 /// What the start-up reconciler did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -132,6 +135,18 @@ impl Pipeline {
             report.failed += 1;
             return Ok(());
         };
+        // Counted before the attempt, so that an attempt that stops the process (a file that
+        // exhausts memory, say) counts too: a poisoned file is failed, never retried for ever.
+        let earlier = uploads.count_recovery_attempt(&upload.id).await?;
+        if earlier >= MAX_RECOVERY_ATTEMPTS {
+            let problem = format!(
+                "processing this file was interrupted {earlier} times (the service stopped while processing it each time); it is kept in {raw_key} but not tried again: send a corrected file"
+            );
+            self.finish(upload.id, upload.status, UploadStatus::Failed, &problem).await;
+            tracing::error!(upload_id = %upload.id, %raw_key, "an upload stopped the service at every recovery attempt; failed it");
+            report.failed += 1;
+            return Ok(());
+        }
         let incoming = Incoming {
             shop: upload.shop_id.clone(),
             date: upload.date,

@@ -21,9 +21,10 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use futures_util::StreamExt;
 
+use super::cancel::{stop_on_cancel, Cancel};
 use super::error::QueryError;
-use super::guard::parse_read_only;
-use super::limits::{bound_scalar_functions, check_text, SqlLimits};
+use super::guard::parse_read_only_apart;
+use super::limits::{bound_scalar_functions, SqlLimits};
 use super::output::{columns_of, QueryOutput};
 use super::recorder::{RecordingTable, ScannedFiles};
 use super::snapshot::{PinnedRemoteStore, SnapshotStore};
@@ -103,11 +104,13 @@ impl Drop for QueryEngine {
     }
 }
 
-/// Aborts a spawned query when the request that waits for it goes away.
-struct AbortOnDrop(tokio::task::AbortHandle);
+/// Stops a spawned query when the request that waits for it goes away (answered at the time
+/// limit, or the client left): its streams end at their next batch, its task is aborted.
+struct StopOnDrop(tokio::task::AbortHandle, Cancel);
 
-impl Drop for AbortOnDrop {
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
+        self.1.cancel();
         self.0.abort();
     }
 }
@@ -151,12 +154,18 @@ impl QueryEngine {
         &self.core.limits
     }
 
+    /// Queries holding a slot now (running, or still planning past their time limit).
+    pub fn queries_running(&self) -> usize {
+        self.core.limits.max_concurrent.max(1) - self.slots.available_permits()
+    }
+
     /// Runs one read-only statement over `tables`, within the engine's limits, on the engine's
     /// own threads.
     pub async fn execute(&self, sql: &str, tables: &[TableSource]) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
         let limits = &self.core.limits;
-        check_text(sql, &limits.sql)?;
+        // Refused before taking a slot: text and tree limits, read-only (on a big-stack thread).
+        let statement = parse_read_only_apart(sql, &limits.sql).await?;
         let permit = match tokio::time::timeout(QUEUE_WAIT, Arc::clone(&self.slots).acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             _ => {
@@ -167,16 +176,18 @@ impl QueryEngine {
                 )))
             }
         };
-        let (core, sql, tables) = (Arc::clone(&self.core), sql.to_owned(), tables.to_vec());
+        let (core, tables) = (Arc::clone(&self.core), tables.to_vec());
+        let cancel = Cancel::default();
+        let cancel_query = cancel.clone();
         let runtime = self.runtime.as_ref().expect("present until dropped");
         // The slot is held until the task itself ends, so a query still planning past its time
         // limit keeps counting against the concurrency bound.
         let task = runtime.spawn(async move {
-            let result = core.execute(&sql, &tables, started).await;
+            let result = core.execute(statement, &tables, started, &cancel_query).await;
             drop(permit);
             result
         });
-        let _abort = AbortOnDrop(task.abort_handle());
+        let _stop = StopOnDrop(task.abort_handle(), cancel);
         let limit = limits.timeout;
         match tokio::time::timeout(limit.saturating_sub(started.elapsed()), task).await {
             Ok(Ok(result)) => result,
@@ -189,13 +200,18 @@ impl QueryEngine {
 }
 
 impl Core {
-    async fn execute(&self, sql: &str, tables: &[TableSource], started: Instant) -> Result<QueryOutput, QueryError> {
-        let statement = parse_read_only(sql, &self.limits.sql)?;
+    async fn execute(
+        &self,
+        statement: DfStatement,
+        tables: &[TableSource],
+        started: Instant,
+        cancel: &Cancel,
+    ) -> Result<QueryOutput, QueryError> {
         let limit = self.limits.timeout;
         // A partition replaced between listing and reading: run again on a fresh listing.
         let run = async {
             for attempt in 1..=MAX_ATTEMPTS {
-                match self.run(statement.clone(), tables, started).await {
+                match self.run(statement.clone(), tables, started, cancel).await {
                     Err(QueryError::LakeChanged { .. }) if attempt < MAX_ATTEMPTS => {
                         tracing::debug!(attempt, "a partition was replaced during the query: running it again");
                         let jitter = rand::random_range(0..=RETRY_BACKOFF.as_millis() as u64);
@@ -218,6 +234,7 @@ impl Core {
         statement: DfStatement,
         tables: &[TableSource],
         started: Instant,
+        cancel: &Cancel,
     ) -> Result<QueryOutput, QueryError> {
         let df_err = |e: DataFusionError| QueryError::from_datafusion(e, self.limits.memory_bytes);
         let ctx = self.session().map_err(df_err)?;
@@ -237,6 +254,7 @@ impl Core {
             .verify_plan(&plan)
             .map_err(|e| QueryError::NotReadOnly(e.message().into_owned()))?;
         let physical = state.create_physical_plan(&plan).await.map_err(df_err)?;
+        let physical = stop_on_cancel(physical, cancel).map_err(df_err)?;
         let schema = physical.schema();
 
         let mut stream = execute_stream(Arc::clone(&physical), ctx.task_ctx()).map_err(df_err)?;

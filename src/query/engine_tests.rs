@@ -366,3 +366,68 @@ async fn a_table_whose_directory_does_not_exist_yet_is_empty_not_an_error() {
     assert_eq!(to_json(&output)["rows"], json!([]));
     assert_eq!(output.columns.len(), 2);
 }
+
+#[tokio::test]
+async fn a_thousand_chained_terms_are_refused_with_a_clear_error_not_a_stack_overflow() {
+    for sql in [
+        format!("SELECT {}", vec!["1"; 1000].join("+")),
+        format!("SELECT 1 WHERE {}", (0..1000).map(|i| format!("{i} = 1")).collect::<Vec<_>>().join(" OR ")),
+    ] {
+        match engine().execute(&sql, &[]).await {
+            Err(QueryError::Limit(message)) => assert!(message.contains("deep"), "{message}"),
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+    }
+    // The engine still answers.
+    assert_eq!(engine().execute("SELECT 1+1 AS two", &[]).await.unwrap().stats.rows_returned, 1);
+}
+
+#[tokio::test]
+async fn functions_that_would_allocate_past_the_cap_are_refused_before_allocating() {
+    for sql in [
+        "SELECT length(repeat('a', 2000000000)) AS n",
+        "SELECT length(lpad('a', 2000000000)) AS n",
+        "SELECT array_length(array_repeat(1, 2000000000)) AS n",
+        "SELECT cardinality(range(0, 100000000000)) AS n",
+        "SELECT SUM(length(repeat(CAST(value AS VARCHAR), 20000))) AS n FROM generate_series(1, 200000)",
+    ] {
+        match engine().execute(sql, &[]).await {
+            Err(QueryError::MemoryExceeded { detail, .. }) => {
+                assert!(detail.contains("per function call"), "{sql}: {detail}")
+            }
+            other => panic!("{sql}: expected a memory error, got {other:?}"),
+        }
+    }
+    // Ordinary uses stay allowed.
+    let output = engine().execute("SELECT repeat('ab', 3) AS r, lpad('7', 3, '0') AS p", &[]).await.unwrap();
+    assert_eq!(rows(&output)[0]["r"], "ababab");
+    assert_eq!(rows(&output)[0]["p"], "007");
+}
+
+#[tokio::test]
+async fn a_cpu_bound_query_past_its_time_limit_is_stopped_and_gives_its_slot_back() {
+    // One slot: the second query can only run once the first one's task has really stopped.
+    let limits = QueryLimits { timeout: Duration::from_millis(300), max_concurrent: 1, ..QueryLimits::default() };
+    let engine = engine_with(limits);
+    let cross =
+        "SELECT SUM(a.value * b.value % 7) AS n FROM generate_series(1, 200000) a, generate_series(1, 200000) b";
+    let err = engine.execute(cross, &[]).await.unwrap_err();
+    assert!(matches!(err, QueryError::Timeout { .. }), "{err:?}");
+    let after = engine.execute("SELECT 1 AS one", &[]).await;
+    assert!(after.is_ok(), "the slot was not given back: {after:?}");
+}
+
+#[tokio::test]
+async fn queries_beyond_the_concurrency_bound_wait_and_then_are_refused_as_busy() {
+    let limits = QueryLimits { timeout: Duration::from_secs(30), max_concurrent: 1, ..QueryLimits::default() };
+    let engine = Arc::new(engine_with(limits));
+    let long = "SELECT SUM(a.value * b.value) AS n FROM generate_series(1, 200000) a, generate_series(1, 200000) b";
+    let busy = Arc::clone(&engine);
+    let first = tokio::spawn(async move { busy.execute(long, &[]).await });
+    while engine.queries_running() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = engine.execute("SELECT 1 AS one", &[]).await;
+    assert!(matches!(second, Err(QueryError::Busy(_))), "{second:?}");
+    first.abort();
+}

@@ -6,6 +6,8 @@
 
 /// `QueryEngine`, `TableSource`, `QueryLimits`: sessions, table registration, limits.
 pub mod athena;
+/// Stopping a running query at its time limit.
+mod cancel;
 mod engine;
 /// `QueryError` and the mapping from DataFusion errors.
 mod error;

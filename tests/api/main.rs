@@ -17,6 +17,7 @@ mod errors;
 mod external;
 mod health;
 mod helpers;
+mod hostile;
 mod openapi;
 mod processing;
 mod query;

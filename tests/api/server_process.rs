@@ -31,10 +31,17 @@ impl ServerProcess {
     /// `dir/server.log`, and waits until it answers `/healthz` (the start-up reconciler has
     /// run by then: it runs before the listener is bound).
     pub async fn start(dir: &Path, envs: &[(&str, &str)]) -> Self {
+        Self::start_wrapped(dir, envs, &[BIN]).await
+    }
+
+    /// Like [`ServerProcess::start`], run through `program` (e.g. `prlimit --as=3G -- BIN`):
+    /// the last element is the binary, the others wrap it.
+    pub async fn start_wrapped(dir: &Path, envs: &[(&str, &str)], program: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = dir.join("server.log");
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let mut command = shoplake(dir);
+        let mut command = Command::new(program[0]);
+        command.args(&program[1..]).current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
         command
             .arg("serve")
             .env("SHOPLAKE_LISTEN", format!("127.0.0.1:{port}"))
@@ -63,6 +70,11 @@ impl ServerProcess {
         self.child.wait().unwrap();
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// SIGTERM (graceful shutdown); waits for the exit and returns everything logged so far.
     pub fn terminate(mut self) -> String {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
@@ -72,6 +84,14 @@ impl ServerProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A test that fails half-way leaves no server behind (a no-op once the child was waited for).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

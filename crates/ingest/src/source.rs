@@ -64,6 +64,8 @@ impl Chunk {
 pub struct Source<'r> {
     rdr: csv::Reader<Bounded<Box<dyn Read + 'r>>>,
     record_start: Arc<RecordStart>,
+    /// Physical line where the next record starts.
+    next_line: u64,
     decoder: Decoder,
     /// The detected delimiter.
     pub delimiter: u8,
@@ -93,7 +95,8 @@ impl<'r> Source<'r> {
             .buffer_capacity(256 * 1024)
             .from_reader(bounded);
         let decoder = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
-        let mut src = Source { rdr, record_start, decoder, delimiter, header: HeaderMap::default(), rows: 0 };
+        let mut src =
+            Source { rdr, record_start, next_line: 1, decoder, delimiter, header: HeaderMap::default(), rows: 0 };
         let mut rec = ByteRecord::new();
         loop {
             if !src.read(&mut rec)? {
@@ -119,7 +122,9 @@ impl<'r> Source<'r> {
     fn read(&mut self, rec: &mut ByteRecord) -> Result<bool> {
         match self.rdr.read_byte_record(rec) {
             Ok(more) => {
-                self.record_start.set(self.rdr.position().byte());
+                let next = self.rdr.position();
+                self.record_start.set(next.byte());
+                self.next_line = next.line();
                 Ok(more)
             }
             Err(error) => Err(self.limit_error(&error).unwrap_or_else(|| error.into())),
@@ -131,9 +136,7 @@ impl<'r> Source<'r> {
         let csv::ErrorKind::Io(io) = error.kind() else { return None };
         Some(match limit_hit(io)? {
             LimitHit::Decompressed { limit } => IngestError::DecompressedTooLarge { limit },
-            LimitHit::Record { limit, quoted } => {
-                IngestError::RecordTooLong { line: self.rdr.position().line(), limit, quoted }
-            }
+            LimitHit::Record { limit, quoted } => IngestError::RecordTooLong { line: self.next_line, limit, quoted },
         })
     }
 
