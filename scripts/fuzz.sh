@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Runs one cargo-fuzz target for SECONDS (default 300) and prints executions and findings.
-# Usage: scripts/fuzz.sh {csv_reader|gzip_body|multipart_body} [SECONDS]
+# Usage: scripts/fuzz.sh {csv_reader|gzip_body|multipart_body|ingest_limits|sql_statement} [SECONDS]
 # Needs cargo-fuzz (`cargo install --locked cargo-fuzz`). Our only toolchain is stable, so
 # RUSTC_BOOTSTRAP=1 lets it pass the -Z flags libFuzzer's instrumentation needs.
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
-TARGET=${1:?target: csv_reader, gzip_body or multipart_body}
+TARGET=${1:?target: csv_reader, gzip_body, multipart_body, ingest_limits or sql_statement}
+# The SQL target has its own cargo-fuzz project (DataFusion's instrumented build stays apart).
+case "$TARGET" in
+  sql_statement) cd "$(dirname "$0")/../fuzz/sql" ;;
+  *) cd "$(dirname "$0")/../fuzz" ;;
+esac
 SECONDS_TO_RUN=${2:-300}
 mkdir -p "corpus/$TARGET" "artifacts/$TARGET"
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
 set +e
-RUSTC_BOOTSTRAP=1 cargo fuzz run "$TARGET" "corpus/$TARGET" -- \
-  -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=1024 -max_len=65536 -timeout=20 \
+RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir . "$TARGET" "corpus/$TARGET" -- \
+  -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=1024 -max_len=65536 -timeout="${FUZZ_TIMEOUT:-20}" \
   -print_final_stats=1 >"$LOG" 2>&1
 status=$?
 set -e

@@ -254,7 +254,7 @@ impl Default for Settings {
             max_new_columns_per_upload: 32,
             max_table_columns: 512,
             earliest_sales_date: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date"),
-            max_uploads_per_shop: (default_concurrent_uploads() / 4).max(2),
+            max_uploads_per_shop: (default_concurrent_uploads() / 2).max(2),
             header_read_timeout: Duration::from_secs(30),
             max_connections: 1000,
             query_max_sql_bytes: 64 << 10,

@@ -68,9 +68,10 @@ pub async fn handle(
             Ok(Outcome::Created(upload)) => ("created", Some(upload.id.to_string()), None),
             Ok(Outcome::Duplicate(upload)) => ("duplicate", Some(upload.id.to_string()), None),
             Ok(Outcome::Replayed(upload)) => ("repeated", Some(upload.id.to_string()), None),
-            Err(PipelineError::Rejected { problem, upload_id, .. }) => {
-                ("rejected", Some(upload_id.to_string()), Some(problem))
-            }
+            Err(
+                PipelineError::Rejected { problem, upload_id, .. }
+                | PipelineError::DecompressedTooLarge { problem, upload_id },
+            ) => ("rejected", Some(upload_id.to_string()), Some(problem)),
             Err(other) => return Err(other),
         };
         tracing::info!(key = %file.key, outcome, "S3 event record handled");

@@ -59,3 +59,70 @@ pub fn check_ingest(data: &[u8]) {
     let two_pass = outcome(data, 2);
     assert_eq!(one_pass, two_pass, "one-pass and spilling two-pass ingest disagree");
 }
+
+/// The tight limits of the `ingest_limits` target.
+pub const LIMIT_COLUMNS: usize = 8;
+/// Bytes of one record.
+pub const LIMIT_RECORD: usize = 512;
+/// Bytes of one value.
+pub const LIMIT_FIELD: usize = 64;
+/// Bytes once decompressed.
+pub const LIMIT_DECOMPRESSED: u64 = 16 << 10;
+
+/// Ingests `body` under the tight limits and checks the properties of `ingest_limits`.
+pub fn check_limits(body: &[u8], gzip: bool) {
+    use shoplake_ingest::IngestError;
+    let options = IngestOptions {
+        batch_rows: 7,
+        threads: 2,
+        max_columns: LIMIT_COLUMNS,
+        max_record_bytes: LIMIT_RECORD,
+        max_field_bytes: LIMIT_FIELD,
+        max_decompressed_bytes: LIMIT_DECOMPRESSED,
+        ..IngestOptions::default()
+    };
+    let (mut parquet, mut rejected) = (Vec::new(), Vec::new());
+    match ingest(body, day(), &options, &mut parquet, &mut rejected) {
+        Ok(report) => {
+            assert_eq!(report.rows_accepted + report.rows_rejected, report.rows_total, "counts add up");
+            assert!(report.schema.fields().len() <= LIMIT_COLUMNS + 8, "no more columns than the header may have");
+            if !gzip {
+                assert!(body.len() as u64 <= LIMIT_DECOMPRESSED + 3, "a plain body past the size limit was read whole");
+            }
+            assert_no_long_values(parquet);
+        }
+        Err(IngestError::TooManyColumns { found, limit }) => {
+            assert!(found > limit && limit == LIMIT_COLUMNS, "{found} columns refused under a limit of {limit}")
+        }
+        Err(IngestError::RecordTooLong { limit, .. }) => {
+            assert_eq!(limit, LIMIT_RECORD);
+            if !gzip {
+                assert!(body.len() > LIMIT_RECORD, "a {}-byte body cannot hold a record past {limit}", body.len());
+            }
+        }
+        Err(IngestError::DecompressedTooLarge { limit }) => {
+            assert_eq!(limit, LIMIT_DECOMPRESSED);
+            if !gzip {
+                assert!(body.len() as u64 > limit, "a {}-byte body is not past {limit}", body.len());
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// Every string value of the Parquet fits the field limit.
+fn assert_no_long_values(parquet: Vec<u8>) {
+    if parquet.is_empty() {
+        return;
+    }
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(parquet)).unwrap().build().unwrap();
+    for batch in reader {
+        let batch = batch.unwrap();
+        for column in batch.columns() {
+            if let Some(strings) = column.as_any().downcast_ref::<arrow_array::StringArray>() {
+                let longest = strings.iter().flatten().map(str::len).max().unwrap_or(0);
+                assert!(longest <= LIMIT_FIELD, "an accepted value is {longest} bytes, past the field limit");
+            }
+        }
+    }
+}

@@ -130,7 +130,7 @@ async fn ingest_one(pipeline: &Pipeline, job: Job) -> Finished {
             finished.verdict = "duplicate";
             finished.note = format!("same bytes as upload {}", record.id);
         }
-        Err(PipelineError::Rejected { problem, .. }) => {
+        Err(PipelineError::Rejected { problem, .. } | PipelineError::DecompressedTooLarge { problem, .. }) => {
             finished.verdict = "rejected";
             finished.note = problem;
         }

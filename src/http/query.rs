@@ -75,10 +75,11 @@ pub struct QueryStatsDto {
     request_body = QueryRequest,
     responses(
         (status = 200, description = "Rows (JSON; CSV with Accept: text/csv)", body = QueryResultDto),
-        (status = 400, description = "SQL error, with the engine's message and position", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "SQL error, with the engine's message and position; or a statement past its size or nesting limits (/problems/sql-limit)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an analyst or admin, or not a read-only statement", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "Query time limit exceeded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Query memory limit exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Query memory limit exceeded, or a function result past 128 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every query slot stayed busy, or the lake kept changing; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -143,13 +143,14 @@ pub struct ListQuery {
     responses(
         (status = 201, description = "Accepted: rows are in processed/ and the catalog", body = UploadDto),
         (status = 200, description = "Same bytes as the current upload of that shop-day, or an Idempotency-Key replay: the earlier upload", body = UploadDto),
-        (status = 400, description = "Bad shop_id, date or body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad shop_id, date (or one outside the accepted shop-days) or body; a multipart form with a part after the file or a date disagreeing with ?date=", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another shop or a role without uploads", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving, or arrived too slowly", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit, or over the decompressed-size limit once inflated", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv or multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The whole file is rejected (or an Idempotency-Key reused with other bytes); processed/ is untouched", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage or database unavailable, or every upload slot busy (back-pressure); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage or database unavailable, or every upload slot (or this shop's share of them) busy (back-pressure); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
