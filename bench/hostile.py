@@ -38,7 +38,7 @@ class Server:
         return subprocess.run([self.binary, "token", *args, "--ttl", "1h"], env=self.env, cwd=self.dir, check=True,
                               capture_output=True, text=True).stdout.strip()
 
-    def request(self, method, path, body=None, headers=None, timeout=600):
+    def request(self, method, path, body=None, headers=None, timeout=120):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -54,13 +54,13 @@ class Server:
         status, _ = self.request("GET", "/healthz", timeout=timeout)
         return round(time.monotonic() - started, 3) if status == 200 else None
 
-    def peak_rss_mb(self):
+    def peak_rss_mb(self, field="VmHWM:"):
         try:
             with open(f"/proc/{self.proc.pid}/status") as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(field):
                         return round(int(line.split()[1]) / 1024)
-        except OSError:
+        except (OSError, ValueError):
             return None
 
     def alive(self):
@@ -83,7 +83,8 @@ def upload(server, shop, token, body, date="2025-07-30", extra=None):
     return server.request("POST", f"/v1/shops/{shop}/uploads?date={date}", body=body, headers=headers)
 
 
-def query(server, token, sql, timeout=900):
+def query(server, token, sql, timeout=90):
+    """Gives up after `timeout` s (a build without the bounds may never answer)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     return server.request("POST", "/v1/query", body=json.dumps({"sql": sql}), headers=headers, timeout=timeout)
 
@@ -103,17 +104,19 @@ def gzip_bomb(prefix, chunk, times):
 
 
 def while_attacking(server, attack):
-    """Runs attack() in a thread; samples /healthz until it ends. Returns (result, worst healthz s)."""
+    """Runs attack() in a thread; samples /healthz and the server's RSS until it ends.
+    Returns (result, worst healthz s, largest RSS sampled in MB: known even if the server dies)."""
     box = {}
     thread = threading.Thread(target=lambda: box.setdefault("result", attack()))
     thread.start()
-    worst = 0.0
+    worst, largest = 0.0, 0
     time.sleep(0.2)
     while thread.is_alive():
+        largest = max(largest, server.peak_rss_mb("VmRSS:") or 0)
         latency = server.health(timeout=30)
         worst = max(worst, latency if latency is not None else 30.0)
-        thread.join(0.5)
-    return box.get("result"), worst
+        thread.join(0.2)
+    return box.get("result"), worst, largest
 
 
 def attack_wide_header(server):
@@ -240,11 +243,12 @@ def main():
     for name in args.attacks:
         server = Server(args.bin, args.vm_gib)
         started = time.monotonic()
-        (status, body), worst_health = while_attacking(server, lambda: ATTACKS[name](server))
+        (status, body), worst_health, sampled_rss = while_attacking(server, lambda: ATTACKS[name](server))
         seconds = round(time.monotonic() - started, 2)
         alive = server.alive()
         print(json.dumps({"attack": name, "bin": args.bin, "status": status, "seconds": seconds,
-                          "peak_rss_mb": server.peak_rss_mb() if alive else None, "survived": alive,
+                          "peak_rss_mb": server.peak_rss_mb() if alive else None, "sampled_rss_mb": sampled_rss,
+                          "survived": alive,
                           "worst_healthz_s": worst_health, "answer": body[:300].decode(errors="replace")}), flush=True)
         server.stop()
 

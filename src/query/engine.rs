@@ -207,26 +207,20 @@ impl Core {
         started: Instant,
         cancel: &Cancel,
     ) -> Result<QueryOutput, QueryError> {
-        let limit = self.limits.timeout;
-        // A partition replaced between listing and reading: run again on a fresh listing.
-        let run = async {
-            for attempt in 1..=MAX_ATTEMPTS {
-                match self.run(statement.clone(), tables, started, cancel).await {
-                    Err(QueryError::LakeChanged { .. }) if attempt < MAX_ATTEMPTS => {
-                        tracing::debug!(attempt, "a partition was replaced during the query: running it again");
-                        let jitter = rand::random_range(0..=RETRY_BACKOFF.as_millis() as u64);
-                        tokio::time::sleep(RETRY_BACKOFF * attempt + Duration::from_millis(jitter)).await;
-                    }
-                    Err(QueryError::LakeChanged { .. }) => return Err(QueryError::LakeChanged { attempts: attempt }),
-                    other => return other,
+        // A partition replaced between listing and reading: run again on a fresh listing. (The
+        // time limit is the caller's: it cancels this task.)
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.run(statement.clone(), tables, started, cancel).await {
+                Err(QueryError::LakeChanged { .. }) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, "a partition was replaced during the query: running it again");
+                    let jitter = rand::random_range(0..=RETRY_BACKOFF.as_millis() as u64);
+                    tokio::time::sleep(RETRY_BACKOFF * attempt + Duration::from_millis(jitter)).await;
                 }
+                Err(QueryError::LakeChanged { .. }) => return Err(QueryError::LakeChanged { attempts: attempt }),
+                other => return other,
             }
-            unreachable!("the last attempt returns")
-        };
-        match tokio::time::timeout(limit, run).await {
-            Ok(result) => result,
-            Err(_) => Err(QueryError::Timeout { limit }),
         }
+        unreachable!("the last attempt returns")
     }
 
     async fn run(

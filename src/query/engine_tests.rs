@@ -390,6 +390,9 @@ async fn functions_that_would_allocate_past_the_cap_are_refused_before_allocatin
         "SELECT array_length(array_repeat(1, 2000000000)) AS n",
         "SELECT cardinality(range(0, 100000000000)) AS n",
         "SELECT SUM(length(repeat(CAST(value AS VARCHAR), 20000))) AS n FROM generate_series(1, 200000)",
+        "SELECT length(replace(repeat('a', 100000), 'a', repeat('b', 10000))) AS n",
+        "SELECT length(regexp_replace(repeat('a', 100000), 'a', repeat('b', 10000), 'g')) AS n",
+        "SELECT cardinality(array_resize([1], 2000000000)) AS n",
     ] {
         match engine().execute(sql, &[]).await {
             Err(QueryError::MemoryExceeded { detail, .. }) => {

@@ -20,10 +20,14 @@ pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
     parse_read_only(sql, &SqlLimits::default()).map(|_| ())
 }
 
+/// Parsing threads at once (each parse is bounded by the text limits; this bounds threads).
+static PARSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+
 /// [`parse_read_only`] on a thread of its own with a large stack (the caller's may be small),
 /// waited for without blocking the async runtime.
 pub(crate) async fn parse_read_only_apart(sql: &str, limits: &SqlLimits) -> Result<DfStatement, QueryError> {
     check_text(sql, limits)?;
+    let _parser = PARSERS.acquire().await.map_err(|_| QueryError::Internal("the parsers are closed".into()))?;
     let (sql, limits) = (sql.to_owned(), *limits);
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()

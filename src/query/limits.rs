@@ -7,8 +7,8 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef};
-use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::execution::{FunctionRegistry, SessionState};
@@ -220,6 +220,11 @@ enum Estimate {
     ArrayRepeat,
     /// `range/generate_series(start, stop[, step])` as arrays: one 8-byte value per step.
     Range,
+    /// `replace(text, from, to)`: every `from` may become `to`.
+    Replace,
+    /// `regexp_replace(text, pattern, replacement, ...)`: every character may become the
+    /// replacement.
+    RegexpReplace,
 }
 
 impl BoundedOutput {
@@ -229,6 +234,9 @@ impl BoundedOutput {
             "lpad" | "rpad" => Estimate::Pad,
             "array_repeat" | "list_repeat" => Estimate::ArrayRepeat,
             "range" | "generate_series" | "gen_series" => Estimate::Range,
+            "array_resize" | "list_resize" => Estimate::ArrayRepeat,
+            "replace" => Estimate::Replace,
+            "regexp_replace" => Estimate::RegexpReplace,
             _ => Estimate::Inputs,
         };
         Self { inner, estimate }
@@ -238,6 +246,15 @@ impl BoundedOutput {
         let rows = args.number_rows.max(1);
         let bytes = match self.estimate {
             Estimate::Inputs => args.args.iter().map(|a| value_bytes(a, rows)).sum::<usize>().saturating_mul(2),
+            Estimate::Replace => per_row(args, rows, |row| {
+                let text = arg_bytes_at(args, 0, row);
+                let from = arg_bytes_at(args, 1, row).max(1);
+                let to = arg_bytes_at(args, 2, row);
+                text.saturating_add((text / from).saturating_mul(to))
+            }),
+            Estimate::RegexpReplace => per_row(args, rows, |row| {
+                arg_bytes_at(args, 0, row).saturating_mul(arg_bytes_at(args, 2, row).saturating_add(1))
+            }),
             Estimate::Repeat => per_row(args, rows, |row| {
                 let text = arg_bytes_at(args, 0, row);
                 count_at(args, 1, row).saturating_mul(text)
@@ -285,7 +302,8 @@ fn per_row(args: &ScalarFunctionArgs, rows: usize, bytes_of_row: impl Fn(usize) 
 
 fn value_bytes(value: &ColumnarValue, rows: usize) -> usize {
     match value {
-        ColumnarValue::Array(array) => array.get_array_memory_size(),
+        // The bytes of this slice only (a batch is often a slice of a larger buffer).
+        ColumnarValue::Array(array) => array.to_data().get_slice_memory_size().unwrap_or(usize::MAX),
         ColumnarValue::Scalar(scalar) => scalar.size().saturating_mul(rows),
     }
 }
@@ -307,6 +325,11 @@ fn count_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> usize {
 }
 
 fn signed_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> i64 {
+    if let Some(ColumnarValue::Array(array)) = args.args.get(index) {
+        if let Some(numbers) = array.as_primitive_opt::<Int64Type>() {
+            return if row < numbers.len() && numbers.is_valid(row) { numbers.value(row) } else { 0 };
+        }
+    }
     match scalar_at(args, index, row) {
         Some(value) if !value.is_null() => match value.cast_to(&DataType::Int64) {
             Ok(ScalarValue::Int64(Some(n))) => n,
@@ -318,6 +341,15 @@ fn signed_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> i64 {
 
 /// Bytes of one row's value of an argument (text length, or the value's size).
 fn arg_bytes_at(args: &ScalarFunctionArgs, index: usize, row: usize) -> usize {
+    if let Some(ColumnarValue::Array(array)) = args.args.get(index) {
+        let valid = row < array.len() && array.is_valid(row);
+        if let Some(text) = array.as_string_opt::<i32>() {
+            return if valid { text.value(row).len() } else { 0 };
+        }
+        if let Some(text) = array.as_string_view_opt() {
+            return if valid { text.value(row).len() } else { 0 };
+        }
+    }
     match scalar_at(args, index, row) {
         Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => s.len(),
         Some(other) => other.size(),
@@ -488,5 +520,15 @@ mod tests {
     fn a_select_list_longer_than_the_limit_is_refused_before_planning() {
         let wide = format!("SELECT {}", (0..=MAX_SELECT_ITEMS).map(|i| i.to_string()).collect::<Vec<_>>().join(","));
         assert!(limit_message(check_tree(&parsed(&wide), &SqlLimits::default())).contains("SELECT lists 1001 items"));
+    }
+
+    #[test]
+    fn a_slice_counts_its_own_bytes_not_its_buffers() {
+        use datafusion::arrow::array::StringArray;
+        let big: ArrayRef = Arc::new(StringArray::from_iter_values((0..200_000).map(|i| format!("{i:0>100}"))));
+        let whole = value_bytes(&ColumnarValue::Array(Arc::clone(&big)), 200_000);
+        let slice = value_bytes(&ColumnarValue::Array(big.slice(0, 10)), 10);
+        assert!(whole > 20_000_000, "{whole}");
+        assert!(slice < 10_000, "a 10-row slice counted {slice} bytes");
     }
 }
