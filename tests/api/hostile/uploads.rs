@@ -43,11 +43,12 @@ async fn a_header_past_the_column_limit_is_refused_before_allocating_and_a_resta
 
     // Arrange: the same file left in flight (as if the process had died processing it), and
     // an upload whose processing already stopped the process three times.
+    // (A shop of its own: on PostgreSQL, shop-day locks are shared by the tests running at once.)
     let app = spawn_app().await;
-    let shop = app.shop_token("001");
-    let rejected: Value = app.upload_csv(&shop, "001", "2025-07-30", wide).await.json().await.unwrap();
+    let shop = app.shop_token("poisoned");
+    let rejected: Value = app.upload_csv(&shop, "poisoned", "2025-07-30", wide).await.json().await.unwrap();
     let poisoned: Value =
-        app.upload_csv(&shop, "001", "2025-07-31", sample_csv("2025-07-31", 3)).await.json().await.unwrap();
+        app.upload_csv(&shop, "poisoned", "2025-07-31", sample_csv("2025-07-31", 3)).await.json().await.unwrap();
     let db = app.database().await;
     for (id, attempts) in [(&rejected["upload_id"], 0), (&poisoned["id"], 3)] {
         sqlx::query("update uploads set status = 'processing', finished_at = null, problem = null, processed_key = null, recovery_attempts = $1, updated_at = 0 where id = $2")
