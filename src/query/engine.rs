@@ -23,8 +23,9 @@ use futures_util::StreamExt;
 
 use super::cancel::{stop_on_cancel, Cancel};
 use super::error::QueryError;
+use super::functions::bound_scalar_functions;
 use super::guard::parse_read_only_apart;
-use super::limits::{bound_scalar_functions, SqlLimits};
+use super::limits::SqlLimits;
 use super::output::{columns_of, QueryOutput};
 use super::recorder::{RecordingTable, ScannedFiles};
 use super::snapshot::{PinnedRemoteStore, SnapshotStore};

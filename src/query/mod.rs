@@ -11,9 +11,11 @@ mod cancel;
 mod engine;
 /// `QueryError` and the mapping from DataFusion errors.
 mod error;
+/// Bounds on what a scalar function may produce in one call.
+mod functions;
 /// The read-only check on the parsed statement.
 mod guard;
-/// Bounds on a statement's text and tree, and on what a scalar function may produce.
+/// Bounds on a statement's text and tree.
 mod limits;
 /// `QueryOutput`, column types in SQL words, JSON and CSV encodings.
 mod output;
@@ -26,7 +28,8 @@ mod stats;
 
 pub use engine::{QueryEngine, QueryLimits, TableSource};
 pub use error::QueryError;
+pub use functions::MAX_FUNCTION_OUTPUT_BYTES;
 pub use guard::check_read_only;
-pub use limits::{SqlLimits, MAX_FUNCTION_OUTPUT_BYTES};
+pub use limits::SqlLimits;
 pub use output::{sql_type_name, to_json, write_csv, ColumnInfo, QueryOutput};
 pub use stats::QueryStats;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use query::limits::{bound_scalar_functions, SqlLimits};
+use query::functions::bound_scalar_functions;
+use query::limits::SqlLimits;
 
 /// The production stack of the parsing thread and the query threads.
 const STACK_BYTES: usize = 64 << 20;

@@ -1,4 +1,4 @@
-//! The service's own SQL limits and read-only guard (`src/query/limits.rs`, `src/query/guard.rs`,
+//! The service's own SQL limits and read-only guard (`src/query/limits.rs`, `functions.rs`, `guard.rs`,
 //! compiled here from the same files), with a stand-in for the error type they return.
 
 #![allow(dead_code)]
@@ -36,6 +36,9 @@ pub mod error {
 
 #[path = "../../../../src/query/limits.rs"]
 pub mod limits;
+
+#[path = "../../../../src/query/functions.rs"]
+pub mod functions;
 
 #[path = "../../../../src/query/guard.rs"]
 pub mod guard;
