@@ -58,6 +58,30 @@ pub fn check_ingest(data: &[u8]) {
     let one_pass = outcome(data, usize::MAX);
     let two_pass = outcome(data, 2);
     assert_eq!(one_pass, two_pass, "one-pass and spilling two-pass ingest disagree");
+    check_line_endings(data);
+}
+
+/// Line numbers are physical whatever the line ends: text without `\r`, rewritten with CRLF
+/// or lone-CR line ends, reports its rows on the same lines (and a refusal the same way).
+fn check_line_endings(data: &[u8]) {
+    if data.contains(&b'\r') || !data.contains(&b'\n') {
+        return;
+    }
+    let lf = error_lines(data);
+    for eol in [&b"\r\n"[..], b"\r"] {
+        let rewritten: Vec<u8> =
+            data.split(|&b| b == b'\n').collect::<Vec<_>>().join(eol);
+        assert_eq!(error_lines(&rewritten), lf, "line numbers moved with {eol:?} line ends");
+    }
+}
+
+/// The lines of the rejected rows, or the refusal (whose message names its line).
+fn error_lines(data: &[u8]) -> Result<Vec<u64>, String> {
+    let (mut parquet, mut rejected) = (Vec::new(), Vec::new());
+    match ingest(data, day(), &options(usize::MAX), &mut parquet, &mut rejected) {
+        Ok(report) => Ok(report.errors.iter().map(|e| e.line).collect()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The tight limits of the `ingest_limits` target.

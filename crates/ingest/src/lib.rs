@@ -21,6 +21,7 @@ mod driver;
 mod error;
 mod header;
 mod limits;
+mod lines;
 mod number;
 mod parquet;
 mod pipeline;

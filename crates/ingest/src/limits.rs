@@ -47,7 +47,8 @@ impl RecordStart {
         self.0.store(byte, Ordering::Relaxed);
     }
 
-    fn get(&self) -> u64 {
+    /// Where the record being parsed starts.
+    pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }

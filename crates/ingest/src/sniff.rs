@@ -52,8 +52,11 @@ fn read_up_to<R: Read>(r: &mut R, n: usize, gzip: bool) -> Result<Vec<u8>> {
     }
 }
 
+/// The physical line of byte `pos` of `buf`: `\n`, `\r\n` and a lone `\r` each end a line.
 fn line_at(buf: &[u8], pos: usize) -> u64 {
-    1 + buf[..pos].iter().filter(|&&b| b == b'\n').count() as u64
+    let before = &buf[..pos];
+    let crlf = before.windows(2).filter(|w| w == b"\r\n").count();
+    1 + memchr::memchr2_iter(b'\n', b'\r', before).count() as u64 - crlf as u64
 }
 
 /// Inspects the start of `input` and returns a reader over the whole decompressed text.
@@ -144,7 +147,7 @@ pub fn detect_delimiter(buf: &[u8], truncated: bool) -> u8 {
             blank = false;
         } else if in_quotes {
             continue;
-        } else if b == b'\n' {
+        } else if b == b'\n' || b == b'\r' {
             if !blank {
                 records.push(counts);
                 if records.len() > 10 {
@@ -192,6 +195,9 @@ mod tests {
         assert_eq!(detect_delimiter(b"a|b|c\r\n1|2|3\r\n", false), b'|');
         assert_eq!(detect_delimiter(b"\n\n  \na;b\n\"x,y,z\";2\n", false), b';');
         assert_eq!(detect_delimiter(b"only\n1\n", false), b',');
+        // Lone-CR line ends (old Mac exports) separate records too: read as one line, the
+        // decimal commas would outnumber the semicolons.
+        assert_eq!(detect_delimiter(b"a;b\r1,5;2,5\r3,5;4,5\r", false), b';');
     }
 
     #[test]

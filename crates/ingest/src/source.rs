@@ -11,6 +11,7 @@ use super::driver::IngestOptions;
 use super::error::{IngestError, Result};
 use super::header::{map_header, HeaderMap};
 use super::limits::{limit_hit, Bounded, LimitHit, RecordStart};
+use super::lines::LineCounter;
 use super::row::{trim, Key};
 use super::sniff::{plausible_1252, sniff, TextEncoding};
 
@@ -62,10 +63,8 @@ impl Chunk {
 
 /// A sniffed input with its header read, producing chunks of records.
 pub struct Source<'r> {
-    rdr: csv::Reader<Bounded<Box<dyn Read + 'r>>>,
+    rdr: csv::Reader<LineCounter<Bounded<Box<dyn Read + 'r>>>>,
     record_start: Arc<RecordStart>,
-    /// Physical line where the next record starts.
-    next_line: u64,
     decoder: Decoder,
     /// The detected delimiter.
     pub delimiter: u8,
@@ -93,10 +92,9 @@ impl<'r> Source<'r> {
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(bounded);
+            .from_reader(LineCounter::new(bounded));
         let decoder = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
-        let mut src =
-            Source { rdr, record_start, next_line: 1, decoder, delimiter, header: HeaderMap::default(), rows: 0 };
+        let mut src = Source { rdr, record_start, decoder, delimiter, header: HeaderMap::default(), rows: 0 };
         let mut rec = ByteRecord::new();
         loop {
             if !src.read(&mut rec)? {
@@ -110,7 +108,7 @@ impl<'r> Source<'r> {
         if rec.len() > options.max_columns {
             return Err(IngestError::TooManyColumns { found: rec.len(), limit: options.max_columns });
         }
-        let line = rec.position().map_or(1, |p| p.line());
+        let line = src.line_of(&rec);
         src.decoder.decode(&mut rec, line)?;
         let fields: Vec<String> = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
         src.header = map_header(&fields, &options.schema, &options.reserved_columns)?;
@@ -124,19 +122,38 @@ impl<'r> Source<'r> {
             Ok(more) => {
                 let next = self.rdr.position();
                 self.record_start.set(next.byte());
-                self.next_line = next.line();
                 Ok(more)
             }
-            Err(error) => Err(self.limit_error(&error).unwrap_or_else(|| error.into())),
+            Err(error) => Err(match self.limit_error(&error) {
+                Some(limit) => limit,
+                None => match IngestError::from(error) {
+                    // Damaged compressed data: on the line of the record being read.
+                    IngestError::Undecodable { detail, .. } => {
+                        let start = self.record_start.get();
+                        IngestError::Undecodable { line: self.rdr.get_mut().line_of(start), detail }
+                    }
+                    other => other,
+                },
+            }),
         }
     }
 
+    /// The physical line where `rec` (just read) starts.
+    #[inline]
+    fn line_of(&mut self, rec: &ByteRecord) -> u64 {
+        let start = rec.position().map_or(0, |p| p.byte());
+        self.rdr.get_mut().line_of(start)
+    }
+
     /// The ingest error for a read stopped by a limit.
-    fn limit_error(&self, error: &csv::Error) -> Option<IngestError> {
+    fn limit_error(&mut self, error: &csv::Error) -> Option<IngestError> {
         let csv::ErrorKind::Io(io) = error.kind() else { return None };
         Some(match limit_hit(io)? {
             LimitHit::Decompressed { limit } => IngestError::DecompressedTooLarge { limit },
-            LimitHit::Record { limit, quoted } => IngestError::RecordTooLong { line: self.next_line, limit, quoted },
+            LimitHit::Record { limit, quoted } => {
+                let start = self.record_start.get();
+                IngestError::RecordTooLong { line: self.rdr.get_mut().line_of(start), limit, quoted }
+            }
         })
     }
 
@@ -168,7 +185,8 @@ impl<'r> Source<'r> {
             if is_blank(rec, self.delimiter) {
                 continue;
             }
-            let line = rec.position().map_or(0, |p| p.line());
+            let start = rec.position().map_or(0, |p| p.byte());
+            let line = self.rdr.get_mut().line_of(start);
             self.decoder.decode(rec, line)?;
             self.rows += 1;
             if self.rows <= skip_to {

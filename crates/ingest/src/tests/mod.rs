@@ -677,3 +677,5 @@ fn utf8_valid_only_across_a_delimiter_is_not_taken_for_utf8() {
     let r = run(&body);
     assert_eq!(r.report().encoding, "windows-1252");
 }
+
+mod line_numbers;
