@@ -19,7 +19,8 @@ use crate::app::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{Redirect, Response};
+use axum::routing::get;
 use axum::Router;
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     routes
         .merge(docs)
+        // Someone opening the service in a browser lands on the API docs.
+        .route("/", get(|| async { Redirect::temporary("/docs/") }))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { (StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method") })
         .layer(middleware::from_fn_with_state(state.clone(), record_request_metrics))

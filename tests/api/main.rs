@@ -19,6 +19,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod openapi;
+mod operations;
 mod processing;
 mod query;
 mod reconcile;

@@ -9,6 +9,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod raw;
+
+use raw::Source;
+
 /// The configuration keys: TOML name, environment name and what it means (README's table).
 pub const KEYS: &[(&str, &str)] = &[
     ("listen", "address of the HTTP API"),
@@ -279,54 +283,9 @@ impl Settings {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
 
-/// Where a raw value came from, for error messages.
-#[derive(Debug, Clone)]
-enum Source {
-    File,
-    Env,
-}
-
 /// Builds the settings from the config file's text (if any) and the environment (`SHOPLAKE_*`).
 pub fn load(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<Settings, ConfigError> {
-    let mut raw: BTreeMap<String, (String, Source)> = BTreeMap::new();
-    if let Some(text) = file_text {
-        let table: toml::Table =
-            toml::from_str(text).map_err(|e| ConfigError(format!("config file is not valid TOML: {e}")))?;
-        for (key, value) in table {
-            let text = match value {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(ConfigError(format!(
-                        "config file key '{key}': expected a string or number, found {}",
-                        other.type_str()
-                    )))
-                }
-            };
-            if !KEYS.iter().any(|(known, _)| *known == key) {
-                return Err(ConfigError(format!("config file has unknown key '{key}'; known keys: {}", known_keys())));
-            }
-            raw.insert(key, (text, Source::File));
-        }
-    }
-    for (name, value) in env {
-        let Some(key) = name.strip_prefix("SHOPLAKE_") else {
-            continue;
-        };
-        let key = key.to_ascii_lowercase();
-        if key == "config" || key == "log" {
-            continue; // read by the CLI and the log filter, not settings
-        }
-        if !KEYS.iter().any(|(known, _)| *known == key) {
-            return Err(ConfigError(format!(
-                "unknown environment variable {name}; known: {}",
-                KEYS.iter().map(|(k, _)| format!("SHOPLAKE_{}", k.to_ascii_uppercase())).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        raw.insert(key, (value.clone(), Source::Env));
-    }
+    let raw = raw::collect(file_text, env)?;
     let get = |key: &'static str| raw.get(key).map(|(value, source)| Value { key, value, source });
 
     let mut settings = Settings::default();
@@ -537,10 +496,7 @@ struct Value<'a> {
 
 impl Value<'_> {
     fn origin(&self) -> String {
-        match self.source {
-            Source::File => format!("'{}' in the config file", self.key),
-            Source::Env => format!("SHOPLAKE_{}", self.key.to_ascii_uppercase()),
-        }
+        self.source.origin(self.key)
     }
 
     fn invalid(&self, expected: &str) -> ConfigError {
@@ -566,10 +522,6 @@ impl Value<'_> {
             .filter(|text| text.contains("-----BEGIN"))
             .ok_or_else(|| self.invalid("PEM text or the path of a readable PEM file"))
     }
-}
-
-fn known_keys() -> String {
-    KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
 }
 
 fn parse_storage(raw: &str) -> Option<StorageUrl> {
