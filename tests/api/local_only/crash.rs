@@ -64,7 +64,15 @@ async fn sigkill_during_concurrent_uploads_loses_nothing_and_leaves_nothing_behi
     let mut rng = Rng(seed | 1);
     let mut kills = 0;
 
-    for cycle in 0..cycles {
+    // The kill comes at a random moment up to `ceiling_ms` after the start. The floor of the
+    // test — as many uploads answered as cycles — must not depend on the machine's speed: a
+    // cycle that answered nothing while the run is behind that pace doubles the ceiling (one
+    // ahead of it halves it back), and cycling goes on (up to three times the planned cycles)
+    // until the floor is reached.
+    let mut ceiling_ms = 260;
+    let mut cycle = 0;
+    while cycle < cycles || (answered.lock().unwrap().len() < cycles as usize && cycle < 3 * cycles) {
+        let answered_before = answered.lock().unwrap().len();
         // Arrange: a fresh process on the same directory and database.
         let server = ServerProcess::start(dir.path(), &envs).await;
         assert_nothing_in_flight_or_temporary(&server, &data, &format!("after restart {cycle}")).await;
@@ -76,13 +84,22 @@ async fn sigkill_during_concurrent_uploads_loses_nothing_and_leaves_nothing_behi
                 tokio::spawn(upload_until_refused(url, answered, Rng(client_seed), cycle, client))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(10 + rng.below(250))).await;
+        tokio::time::sleep(Duration::from_millis(10 + rng.below(ceiling_ms))).await;
         server.kill();
         kills += 1;
         for client in clients {
             client.await.unwrap();
         }
+        // Behind the pace of one answer per cycle: later kills; ahead of it: back to early ones.
+        let answered_now = answered.lock().unwrap().len();
+        if answered_now == answered_before && answered_now < (cycle + 1) as usize {
+            ceiling_ms = (ceiling_ms * 2).min(10_000);
+        } else if answered_now >= (cycle + 1) as usize {
+            ceiling_ms = (ceiling_ms / 2).max(260);
+        }
+        cycle += 1;
     }
+    eprintln!("crash test: {cycle} cycles, kill moments up to {ceiling_ms} ms after start");
 
     // Assert, on a last restart.
     let server = ServerProcess::start(dir.path(), &envs).await;
