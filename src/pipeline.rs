@@ -8,6 +8,7 @@ mod digest;
 mod locks;
 mod process;
 mod reconcile;
+mod rejected;
 mod tee;
 #[cfg(test)]
 mod tests;

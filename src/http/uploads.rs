@@ -399,7 +399,10 @@ async fn rejected_rows(
     };
     let disposition = format!("attachment; filename=\"rejected-{}.csv\"", record.id);
     if record.rows_rejected == Some(0) {
-        return Ok((csv_headers(disposition), "").into_response());
+        // Nothing was stored: the header line the rejected rows would have had.
+        if let Some(header) = state.pipeline.empty_rejected_file(&record).await? {
+            return Ok((csv_headers(disposition), header).into_response());
+        }
     }
     let Some(key) = record.rejected_key else {
         return Err(ApiError::NotFound(format!(

@@ -155,6 +155,27 @@ async fn rejected_rows_are_reported_and_served_as_csv_with_formulas_neutralised(
 }
 
 #[tokio::test]
+async fn rejected_rows_of_an_upload_without_rejected_rows_is_a_csv_with_its_header_line() {
+    // Arrange: a gzip-compressed, `;`-delimited (decimal comma) CRLF export with a BOM, no bad row.
+    let app = spawn_app().await;
+    let text = sample_csv("2025-07-30", 5).replace(',', ";").replace('.', ",").replace('\n', "\r\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, format!("\u{feff}{text}").as_bytes()).unwrap();
+    let (status, upload) = upload(&app, gz.finish().unwrap()).await;
+    assert_eq!((status, upload["rows_rejected"].as_i64()), (StatusCode::CREATED, Some(0)), "{upload}");
+
+    // Act
+    let url = app.url(&format!("/v1/uploads/{}/rejected-rows", upload["id"].as_str().unwrap()));
+    let csv = app.client.get(url).bearer_auth(app.shop_token("001")).send().await.unwrap();
+
+    // Assert: the original header (as a comma-separated CSV), then line and reason; no rows.
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let header = text.lines().next().unwrap().trim_end().replace(';', ",");
+    assert_eq!(csv.text().await.unwrap(), format!("{header},line,reason\n"));
+}
+
+#[tokio::test]
 async fn header_only_file_is_a_valid_day_without_sales() {
     let app = spawn_app().await;
     let (status, upload) = upload(&app, sample_csv("2025-07-30", 0)).await;

@@ -107,6 +107,16 @@ pub fn ingest<R: Read, P: Write + Send, J: Write>(
     run(open, false, date, options, parquet_out, rejected_out)
 }
 
+/// The rejected-rows file of an input none of whose rows was rejected: the header line the
+/// rejected rows would have had (the input's header fields, `line`, `reason`), read from the
+/// start of `input` (the archived original; only its header is read).
+pub fn rejected_header<R: Read>(input: R, options: &IngestOptions) -> Result<Vec<u8>> {
+    let fields = Source::header_fields(input, options)?;
+    let mut out = Vec::new();
+    RejectedWriter::new(&mut out, &fields)?.finish()?;
+    Ok(out)
+}
+
 /// Like [`ingest`], for an input that `open` can produce again from its start (an archived
 /// raw file): when a file has more accepted `unique` keys than
 /// [`IngestOptions::max_unique_in_memory`], the later keys are spilled to hash-bucket files in

@@ -36,7 +36,7 @@ mod time;
 mod tests;
 
 pub use driver::{
-    ingest, ingest_reopenable, IngestOptions, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    ingest, ingest_reopenable, rejected_header, IngestOptions, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_DECOMPRESSED_BYTES,
     DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES,
 };
 pub use error::{IngestError, Result};

@@ -78,6 +78,18 @@ impl<'r> Source<'r> {
     /// Sniffs `input` and maps its header (the first non-blank record) onto the schema of
     /// `options`, within its limits (columns, record length, decompressed size).
     pub fn open<R: Read + 'r>(input: R, options: &IngestOptions) -> Result<Self> {
+        let (mut src, fields) = Self::open_header(input, options)?;
+        src.header = map_header(&fields, &options.schema, &options.reserved_columns)?;
+        Ok(src)
+    }
+
+    /// The header line's fields as written (decoded, not mapped onto the schema).
+    pub fn header_fields<R: Read + 'r>(input: R, options: &IngestOptions) -> Result<Vec<String>> {
+        Ok(Self::open_header(input, options)?.1)
+    }
+
+    /// Sniffs `input` and reads its header (the first non-blank record) within the limits.
+    fn open_header<R: Read + 'r>(input: R, options: &IngestOptions) -> Result<(Self, Vec<String>)> {
         let sniffed = sniff(input)?;
         let delimiter = sniffed.delimiter;
         let record_start = Arc::new(RecordStart::default());
@@ -111,8 +123,7 @@ impl<'r> Source<'r> {
         let line = src.line_of(&rec);
         src.decoder.decode(&mut rec, line)?;
         let fields: Vec<String> = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-        src.header = map_header(&fields, &options.schema, &options.reserved_columns)?;
-        Ok(src)
+        Ok((src, fields))
     }
 
     /// Reads the next record (blank or not) within the limits; `false` at the end.

@@ -679,3 +679,15 @@ fn utf8_valid_only_across_a_delimiter_is_not_taken_for_utf8() {
 }
 
 mod line_numbers;
+
+#[test]
+fn the_rejected_header_of_a_file_without_rejected_rows_is_the_rejected_files_first_line() {
+    let header = "\u{feff}Transaction ID;sold_at;SKU;product_name;quantity;unit_price;currency;payment_method;=note";
+    let bad = format!("{header}\r\nb;2025-07-30T10:00:00;SKU1;Milk;0;1,00;EUR;card;x\r\n");
+    let good = format!("{header}\r\nb;2025-07-30T10:00:00;SKU1;Milk;1;1,00;EUR;card;x\r\n");
+    let with_rejected = run(bad.as_bytes());
+    let first_line = with_rejected.rejected.lines().next().unwrap().to_owned();
+    let only_header = rejected_header(good.as_bytes(), &IngestOptions::default()).unwrap();
+    assert_eq!(String::from_utf8(only_header).unwrap(), format!("{first_line}\n"));
+    assert!(first_line.starts_with("Transaction ID,sold_at,SKU,") && first_line.ends_with(",'=note,line,reason"), "{first_line}");
+}
