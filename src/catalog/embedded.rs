@@ -98,17 +98,28 @@ impl Catalog for EmbeddedCatalog {
 
     async fn partitions(&self, name: &str) -> CatalogResult<Vec<PartitionInfo>> {
         let rows = self.db.catalog_rows().partitions(name).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| PartitionInfo {
-                shop_id: r.shop_id,
-                date: r.sales_date,
-                location: r.location,
-                rows: r.rows as u64,
-                bytes: r.bytes as u64,
-                schema_fingerprint: r.schema_fingerprint,
-                updated_at: rfc3339(r.updated_at),
-            })
-            .collect())
+        Ok(rows.into_iter().map(partition_info).collect())
+    }
+
+    async fn partitions_page(
+        &self,
+        name: &str,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> CatalogResult<Vec<PartitionInfo>> {
+        let rows = self.db.catalog_rows().partitions_after(name, after, limit).await?;
+        Ok(rows.into_iter().map(partition_info).collect())
+    }
+}
+
+fn partition_info(r: PartitionRow) -> PartitionInfo {
+    PartitionInfo {
+        shop_id: r.shop_id,
+        date: r.sales_date,
+        location: r.location,
+        rows: r.rows as u64,
+        bytes: r.bytes as u64,
+        schema_fingerprint: r.schema_fingerprint,
+        updated_at: rfc3339(r.updated_at),
     }
 }

@@ -151,4 +151,17 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
 
     /// All partitions of a table, by shop then date.
     async fn partitions(&self, name: &str) -> CatalogResult<Vec<PartitionInfo>>;
+
+    /// At most `limit` partitions of a table after the (shop, date) `after`, by shop then date.
+    async fn partitions_page(
+        &self,
+        name: &str,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> CatalogResult<Vec<PartitionInfo>> {
+        let all = self.partitions(name).await?;
+        let is_after =
+            |p: &PartitionInfo| after.is_none_or(|(shop, date)| (p.shop_id.as_str(), p.date.as_str()) > (shop, date));
+        Ok(all.into_iter().filter(is_after).take(limit as usize).collect())
+    }
 }

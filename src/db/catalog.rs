@@ -145,20 +145,46 @@ impl<'p> CatalogRows<'p> {
         .bind(table.to_owned())
         .fetch_all(self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PartitionRow {
-                    shop_id: r.try_get("shop_id")?,
-                    sales_date: r.try_get("sales_date")?,
-                    location: r.try_get("location")?,
-                    rows: r.try_get("rows")?,
-                    bytes: r.try_get("bytes")?,
-                    schema_fingerprint: r.try_get("schema_fingerprint")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        partition_rows(&rows)
     }
+
+    /// At most `limit` partitions of `table` after the (shop, date) `after`, by shop then date.
+    pub async fn partitions_after(
+        &self,
+        table: &str,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> DbResult<Vec<PartitionRow>> {
+        let (shop, date) = after.unwrap_or(("", ""));
+        let rows = sqlx::query(
+            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions \
+             where table_name = $1 and (shop_id > $2 or (shop_id = $2 and sales_date > $3)) \
+             order by shop_id, sales_date limit $4",
+        )
+        .bind(table.to_owned())
+        .bind(shop.to_owned())
+        .bind(date.to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool)
+        .await?;
+        partition_rows(&rows)
+    }
+}
+
+fn partition_rows(rows: &[sqlx::any::AnyRow]) -> DbResult<Vec<PartitionRow>> {
+    rows.iter()
+        .map(|r| {
+            Ok(PartitionRow {
+                shop_id: r.try_get("shop_id")?,
+                sales_date: r.try_get("sales_date")?,
+                location: r.try_get("location")?,
+                rows: r.try_get("rows")?,
+                bytes: r.try_get("bytes")?,
+                schema_fingerprint: r.try_get("schema_fingerprint")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
 }
 
 fn table_row(r: &sqlx::any::AnyRow) -> DbResult<TableRow> {

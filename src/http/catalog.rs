@@ -6,12 +6,12 @@ use crate::app::AppState;
 use crate::catalog::crawl::{crawl, CrawlReport};
 use crate::catalog::glue_crawler::CrawlStatus;
 use crate::catalog::{ddl, PartitionInfo, TableInfo, SALES_TABLE};
-use crate::domain::Role;
-use axum::extract::{Path, State};
+use crate::domain::{Role, SalesDate, ShopId};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Routes of this resource.
@@ -25,18 +25,33 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(crawler_status))
 }
 
-/// The catalog's tables.
+/// The catalog's tables (the list shape of every collection; tables come in one page).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TableListDto {
     /// Every table.
     pub items: Vec<TableInfo>,
+    /// Always `null`: every table is in this page.
+    pub next_cursor: Option<String>,
 }
 
-/// A table's partitions.
+/// A page of a table's partitions, by shop then date.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartitionListDto {
-    /// Every partition, by shop then date.
+    /// This page.
     pub items: Vec<PartitionInfo>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(example = "001/2025-07-30")]
+    pub next_cursor: Option<String>,
+}
+
+/// Query of the partition list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PartitionQuery {
+    /// Page size, 1 to 1000 (default 500).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 const READERS: [Role; 2] = [Role::Analyst, Role::Admin];
@@ -47,7 +62,7 @@ const READERS: [Role; 2] = [Role::Analyst, Role::Admin];
     security(("bearer" = [])))]
 async fn list_tables(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<TableListDto>> {
     user.require(&READERS)?;
-    Ok(Json(TableListDto { items: state.catalog.tables().await? }))
+    Ok(Json(TableListDto { items: state.catalog.tables().await?, next_cursor: None }))
 }
 
 /// One table: columns (Hive types), partition keys, counts.
@@ -66,17 +81,37 @@ async fn get_table(
 
 /// A table's partitions: shop, date, file, rows, bytes, schema fingerprint.
 #[utoipa::path(get, path = "/v1/catalog/tables/{name}/partitions", tag = "catalog",
-    params(("name" = String, Path, description = "Table name")),
+    params(("name" = String, Path, description = "Table name"), PartitionQuery),
     responses((status = 200, body = PartitionListDto), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn list_partitions(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
+    Query(query): Query<PartitionQuery>,
 ) -> ApiResult<Json<PartitionListDto>> {
     user.require(&READERS)?;
+    let limit = query.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit {limit} is out of range: expected 1 to 1000")));
+    }
+    let after = query.cursor.as_deref().map(parse_partition_cursor).transpose()?;
     find_table(&state, &name).await?;
-    Ok(Json(PartitionListDto { items: state.catalog.partitions(&name).await? }))
+    let after_key = after.as_ref().map(|(shop, date)| (shop.as_str(), date.as_str()));
+    let mut items = state.catalog.partitions_page(&name, after_key, limit + 1).await?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = more.then(|| items.last().map(|p| format!("{}/{}", p.shop_id, p.date))).flatten();
+    Ok(Json(PartitionListDto { items, next_cursor }))
+}
+
+/// A partition cursor, `SHOP/YYYY-MM-DD` (the last partition of the previous page).
+fn parse_partition_cursor(raw: &str) -> ApiResult<(String, String)> {
+    let invalid = || ApiError::BadRequest("invalid cursor: pass next_cursor of the previous page".into());
+    let (shop, date) = raw.split_once('/').ok_or_else(invalid)?;
+    let shop = ShopId::parse(shop).map_err(|_| invalid())?;
+    let date = SalesDate::parse(date).map_err(|_| invalid())?;
+    Ok((shop.to_string(), date.to_string()))
 }
 
 /// Athena/Hive DDL: `CREATE EXTERNAL TABLE` plus one `ALTER TABLE ... ADD PARTITION` per partition.

@@ -54,6 +54,63 @@ async fn an_accepted_upload_is_in_the_catalog_when_201_is_sent() {
 }
 
 #[tokio::test]
+async fn catalog_lists_have_the_contract_list_shape_and_partitions_come_in_pages() {
+    // Arrange: five partitions over three shops.
+    let app = spawn_app().await;
+    let days = [
+        ("001", "2025-07-30"),
+        ("001", "2025-07-31"),
+        ("002", "2025-07-29"),
+        ("002", "2025-07-30"),
+        ("010", "2025-07-01"),
+    ];
+    for (shop, date) in days {
+        let response = app.upload_csv(&app.shop_token(shop), shop, date, sample_csv(date, 2)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let analyst = app.token(Role::Analyst, None);
+    let path = "/v1/catalog/tables/sales_processed/partitions";
+
+    // Act: pages of two, following next_cursor.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("{path}?limit=2&cursor={c}"),
+            None => format!("{path}?limit=2"),
+        };
+        let (status, page) = get_json(&app, &analyst, &query).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items.iter().map(|p| (p["shop_id"].as_str().unwrap().to_owned(), p["date"].as_str().unwrap().to_owned())),
+        );
+        assert!(page.as_object().unwrap().contains_key("next_cursor"), "{page}");
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+
+    // Assert: every partition once, in (shop, date) order, in three pages.
+    let expected: Vec<(String, String)> = days.iter().map(|(s, d)| ((*s).to_owned(), (*d).to_owned())).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 3);
+    let (_, all) = get_json(&app, &analyst, path).await;
+    assert_eq!((all["items"].as_array().unwrap().len(), all["next_cursor"].clone()), (5, Value::Null));
+    let (_, tables) = get_json(&app, &analyst, "/v1/catalog/tables").await;
+    assert_eq!(tables["next_cursor"], Value::Null);
+    assert!(tables.as_object().unwrap().contains_key("next_cursor"), "{tables}");
+    for bad in ["limit=0", "limit=1001", "cursor=nonsense", "cursor=001/2025-13-01", "cursor=a%20b/2025-07-30"] {
+        let response = app.client.get(app.url(&format!("{path}?{bad}"))).bearer_auth(&analyst).send().await.unwrap();
+        assert_problem(response, StatusCode::BAD_REQUEST).await;
+    }
+}
+
+#[tokio::test]
 async fn a_new_column_is_added_to_the_table_and_old_partitions_keep_theirs() {
     let app = spawn_app().await;
     app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", sample_csv("2025-07-30", 3)).await;

@@ -689,5 +689,8 @@ fn the_rejected_header_of_a_file_without_rejected_rows_is_the_rejected_files_fir
     let first_line = with_rejected.rejected.lines().next().unwrap().to_owned();
     let only_header = rejected_header(good.as_bytes(), &IngestOptions::default()).unwrap();
     assert_eq!(String::from_utf8(only_header).unwrap(), format!("{first_line}\n"));
-    assert!(first_line.starts_with("Transaction ID,sold_at,SKU,") && first_line.ends_with(",'=note,line,reason"), "{first_line}");
+    assert!(
+        first_line.starts_with("Transaction ID,sold_at,SKU,") && first_line.ends_with(",'=note,line,reason"),
+        "{first_line}"
+    );
 }
