@@ -298,7 +298,11 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the pool.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let db = self.state.db.clone();
-        let sweeper = tokio::spawn(sweep_abandoned_uploads(self.state.pipeline.clone(), self.state.settings.clone()));
+        let sweeper = tokio::spawn(sweep_abandoned_uploads(
+            self.state.pipeline.clone(),
+            self.state.db.clone(),
+            self.state.settings.clone(),
+        ));
         let limits = crate::http::serve::ConnectionLimits {
             header_read_timeout: self.state.settings.header_read_timeout,
             max_connections: self.state.settings.max_connections,
@@ -319,8 +323,9 @@ impl Application {
 /// Every `reconcile_interval`, finishes uploads left in flight by a dependency that failed at the
 /// step that would have recorded their end, or by a request cut off by the request timeout (no
 /// restart needed). Only uploads not handled by this process and older than any request can
-/// live: the request timeout plus a margin of one interval, at most a minute.
-async fn sweep_abandoned_uploads(pipeline: Pipeline, settings: Arc<Settings>) {
+/// live: the request timeout plus a margin of one interval, at most a minute. Also forgets the
+/// `Idempotency-Key`s past their 7 days.
+async fn sweep_abandoned_uploads(pipeline: Pipeline, db: Db, settings: Arc<Settings>) {
     let margin = settings.reconcile_interval.min(Duration::from_secs(60));
     let min_age = settings.request_timeout + margin;
     let mut ticks = tokio::time::interval(settings.reconcile_interval);
@@ -330,6 +335,13 @@ async fn sweep_abandoned_uploads(pipeline: Pipeline, settings: Arc<Settings>) {
         ticks.tick().await;
         if let Err(error) = pipeline.reconcile_abandoned(min_age).await {
             tracing::warn!(%error, "the periodic reconciler could not run; it retries at the next interval");
+        }
+        match db.idempotency_keys().purge_expired(crate::db::now_ms()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "forgot Idempotency-Keys older than 7 days"),
+            Err(error) => {
+                tracing::warn!(%error, "expired Idempotency-Keys could not be purged; retried at the next interval")
+            }
         }
     }
 }

@@ -65,4 +65,13 @@ impl<'p> IdempotencyKeys<'p> {
                 .await?;
         Ok(Some(KeyRecord { sha256: row.try_get("sha256")?, upload_id: row.try_get("upload_id")? }))
     }
+
+    /// Forgets the keys older than their lifetime (as of `now_ms`); returns how many.
+    pub async fn purge_expired(&self, now_ms: i64) -> DbResult<u64> {
+        let done = sqlx::query("delete from idempotency_keys where created_at < $1")
+            .bind(now_ms - KEY_LIFETIME_MS)
+            .execute(self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }

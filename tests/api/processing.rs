@@ -1,7 +1,9 @@
 //! Uploads are cleaned into their partition while the shop waits: 201 means the rows are in
 //! `processed/`; re-uploads replace, duplicates and replays write nothing, bad files touch nothing.
 
-use crate::helpers::{assert_problem, read_partition, sample_csv, sample_total_cents, spawn_app, TestApp};
+use crate::helpers::{
+    assert_problem, read_partition, sample_csv, sample_total_cents, spawn_app, spawn_app_with, TestApp,
+};
 use arrow::datatypes::{DataType, TimeUnit};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -99,6 +101,46 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_other_bytes() {
     assert_eq!(read_partition(&app, PARTITION).await.0, 5, "neither the replay nor the refused request wrote");
     let raw_files = app.files().await.into_iter().filter(|f| f.starts_with("raw/")).count();
     assert_eq!(raw_files, 1);
+}
+
+#[tokio::test]
+async fn idempotency_keys_older_than_seven_days_are_purged_by_the_running_service() {
+    // Arrange: a key used 8 days ago and one used 6 days ago, in the app's database.
+    let app = spawn_app_with(&[("SHOPLAKE_RECONCILE_INTERVAL_SECS", "1")]).await;
+    let db = app.database().await;
+    let day_ms = 24 * 3600 * 1000;
+    let now = shoplake::db::now_ms();
+    for (key, age_days) in [("old-key", 8), ("recent-key", 6)] {
+        sqlx::query("insert into idempotency_keys (shop_id, idempotency_key, sha256, upload_id, created_at) values ($1, $2, $3, $4, $5)")
+            .bind("001")
+            .bind(key)
+            .bind("0".repeat(64))
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(now - age_days * day_ms)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    let keys = || async {
+        let rows = sqlx::query("select idempotency_key from idempotency_keys order by idempotency_key")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        rows.iter().map(|r| sqlx::Row::get::<String, _>(r, 0)).collect::<Vec<_>>()
+    };
+
+    // Act: the periodic sweep runs every second.
+    let mut left = keys().await;
+    for _ in 0..600 {
+        if left.len() < 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = keys().await;
+    }
+
+    // Assert
+    assert_eq!(left, vec!["recent-key".to_owned()]);
 }
 
 #[tokio::test]
