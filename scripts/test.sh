@@ -12,7 +12,7 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
 fi
 
 # Python tools the suite drives (DuckDB reads our files; moto is the S3 and Glue server;
-# cfn-lint checks the SAM template), in a venv this script owns.
+# cfn-lint checks the SAM template; the OpenAPI tools below), in a venv this script owns.
 VENV=target/test-venv
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -20,6 +20,11 @@ fi
 "$VENV/bin/python" -c "import duckdb" 2>/dev/null || "$VENV/bin/pip" install --quiet "duckdb==2.0.1"
 [ -x "$VENV/bin/moto_server" ] || "$VENV/bin/pip" install --quiet "moto[server]==5.2.5"
 [ -x "$VENV/bin/cfn-lint" ] || "$VENV/bin/pip" install --quiet "cfn-lint==1.51.0"
+# What a POS integrator runs on our OpenAPI document: a validator and a client generator (the
+# generated client needs httpx and attrs).
+[ -x "$VENV/bin/openapi-spec-validator" ] || "$VENV/bin/pip" install --quiet "openapi-spec-validator==0.9.0"
+[ -x "$VENV/bin/openapi-python-client" ] \
+  || "$VENV/bin/pip" install --quiet "openapi-python-client==0.29.1" "httpx==0.28.1" "attrs==26.1.0"
 export SHOPLAKE_TEST_PYTHON="$PWD/$VENV/bin/python"
 
 # PostgreSQL on 127.0.0.1:5432 (trust auth), started when it is down.

@@ -58,7 +58,8 @@ const READERS: [Role; 2] = [Role::Analyst, Role::Admin];
 
 /// Tables with their schema, partition count, rows and bytes.
 #[utoipa::path(get, path = "/v1/catalog/tables", tag = "catalog",
-    responses((status = 200, body = TableListDto), (status = 403, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Every table, in one page", body = TableListDto),
+              (status = 403, description = "Not an analyst or admin", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn list_tables(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<TableListDto>> {
     user.require(&READERS)?;
@@ -68,7 +69,9 @@ async fn list_tables(State(state): State<AppState>, user: AuthUser) -> ApiResult
 /// One table: columns (Hive types), partition keys, counts.
 #[utoipa::path(get, path = "/v1/catalog/tables/{name}", tag = "catalog",
     params(("name" = String, Path, description = "Table name, e.g. sales_processed")),
-    responses((status = 200, body = TableInfo), (status = 404, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The table", body = TableInfo),
+              (status = 403, description = "Not an analyst or admin", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such table", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn get_table(
     State(state): State<AppState>,
@@ -82,7 +85,10 @@ async fn get_table(
 /// A table's partitions: shop, date, file, rows, bytes, schema fingerprint.
 #[utoipa::path(get, path = "/v1/catalog/tables/{name}/partitions", tag = "catalog",
     params(("name" = String, Path, description = "Table name"), PartitionQuery),
-    responses((status = 200, body = PartitionListDto), (status = 404, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of the table's partitions, by shop then date", body = PartitionListDto),
+              (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an analyst or admin", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such table", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn list_partitions(
     State(state): State<AppState>,
@@ -118,7 +124,8 @@ fn parse_partition_cursor(raw: &str) -> ApiResult<(String, String)> {
 #[utoipa::path(get, path = "/v1/catalog/tables/{name}/ddl", tag = "catalog",
     params(("name" = String, Path, description = "Table name")),
     responses((status = 200, description = "SQL text", content_type = "text/plain", body = String),
-              (status = 404, body = Problem, content_type = "application/problem+json")),
+              (status = 403, description = "Not an analyst or admin", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such table", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn table_ddl(
     State(state): State<AppState>,
@@ -134,7 +141,8 @@ async fn table_ddl(
 /// Re-crawl storage: rebuild the sales table's schema and partitions from `processed/`
 /// (Parquet footers only) and report added, changed and missing partitions.
 #[utoipa::path(post, path = "/v1/catalog/crawl", tag = "catalog",
-    responses((status = 200, body = CrawlReport), (status = 403, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "What the crawl added, changed and found missing", body = CrawlReport),
+              (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn start_crawl(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<CrawlReport>> {
     user.require(&[Role::Admin])?;
@@ -144,7 +152,8 @@ async fn start_crawl(State(state): State<AppState>, user: AuthUser) -> ApiResult
 /// The Glue crawler that accepted uploads start (`SHOPLAKE_GLUE_CRAWLER`): whether a run is in
 /// flight or wanted, how many runs were started. 404 when no crawler is configured.
 #[utoipa::path(get, path = "/v1/catalog/crawl", tag = "catalog",
-    responses((status = 200, body = CrawlStatus), (status = 403, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, description = "The crawler scheduler's state", body = CrawlStatus),
+        (status = 403, description = "Not an analyst or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no Glue crawler configured", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 async fn crawler_status(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<CrawlStatus>> {

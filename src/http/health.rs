@@ -22,14 +22,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = HealthDto)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = HealthDto)))]
 async fn healthz() -> Json<HealthDto> {
     Json(HealthDto { status: "ok" })
 }
 
 /// Readiness: the database answers a query and storage takes a write; else 503.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
-    (status = 200, body = HealthDto),
+    (status = 200, description = "The database answers and storage takes a write", body = HealthDto),
     (status = 503, description = "database or storage unavailable", body = super::error::Problem, content_type = "application/problem+json"),
 ))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthDto>> {

@@ -9,6 +9,7 @@ mod head_limit;
 mod health;
 mod multipart;
 pub mod openapi;
+pub mod problems;
 mod query;
 pub mod serve;
 mod uploads;
@@ -52,7 +53,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The complete service: routes, docs, fallbacks and the tower-http layers.
 pub fn router(state: AppState) -> Router {
-    let (routes, document) = api_router().split_for_parts();
+    let (routes, _) = api_router().split_for_parts();
+    let document = openapi::document();
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", document)
         .config(Config::from("/openapi.json").validator_url("none").try_it_out_enabled(true));
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(docs)
         // Someone opening the service in a browser lands on the API docs.
         .route("/", get(|| async { Redirect::temporary("/docs/") }))
+        .merge(problems::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { (StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method") })
         .layer(middleware::from_fn_with_state(state.clone(), record_request_metrics))

@@ -74,7 +74,10 @@ pub struct QueryStatsDto {
     tag = "query",
     request_body = QueryRequest,
     responses(
-        (status = 200, description = "Rows (JSON; CSV with Accept: text/csv)", body = QueryResultDto),
+        (status = 200, description = "The rows: JSON, or CSV (header line, then rows) when the request says `Accept: text/csv`", content(
+            (QueryResultDto = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "SQL error, with the engine's message and position; or a statement past its size or nesting limits (/problems/sql-limit)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an analyst or admin, or not a read-only statement", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "Query time limit exceeded", body = Problem, content_type = "application/problem+json"),

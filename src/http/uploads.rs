@@ -120,6 +120,7 @@ pub struct ListQuery {
     /// Only uploads in this status.
     pub status: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -136,19 +137,22 @@ pub struct ListQuery {
     tag = "uploads",
     params(("shop_id" = String, Path, description = "The shop, `[A-Za-z0-9_-]{1,64}`"), UploadQuery,
            ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and bytes")),
-    request_body(description = "The CSV file", content(
-        (Vec<u8> = "text/csv"),
+    request_body(description = "The day's CSV file: as a `text/csv` body (send `Content-Encoding: gzip` if it is compressed), as an `application/gzip` body (a .csv.gz file), or as the `file` part of a `multipart/form-data` form. Send the shop-day as `?date=`.", content(
+        (CsvText = "text/csv"),
+        (GzipCsv = "application/gzip"),
         (UploadForm = "multipart/form-data"),
     )),
     responses(
-        (status = 201, description = "Accepted: rows are in processed/ and the catalog", body = UploadDto),
-        (status = 200, description = "Same bytes as the current upload of that shop-day, or an Idempotency-Key replay: the earlier upload", body = UploadDto),
+        (status = 201, description = "Accepted: rows are in processed/ and the catalog", body = UploadDto,
+            headers(("Location" = String, description = "The upload's status resource, `/v1/uploads/{id}`"))),
+        (status = 200, description = "Same bytes as the current upload of that shop-day, or an Idempotency-Key replay: the earlier upload", body = UploadDto,
+            headers(("Location" = String, description = "The earlier upload's status resource, `/v1/uploads/{id}`"))),
         (status = 400, description = "Bad shop_id, date (or one outside the accepted shop-days) or body; a multipart form with a part after the file or a date disagreeing with ?date=", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another shop or a role without uploads", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body stopped arriving, or arrived too slowly", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit, or over the decompressed-size limit once inflated", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not text/csv or multipart/form-data", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not text/csv, application/gzip or multipart/form-data, or a Content-Encoding other than gzip", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The whole file is rejected (or an Idempotency-Key reused with other bytes); processed/ is untouched", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage or database unavailable, or every upload slot (or this shop's share of them) busy (back-pressure); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
@@ -290,7 +294,7 @@ where
         state.pipeline.accept(Incoming { shop, date, filename, idempotency_key }, &mut reader).await?
     } else {
         return Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Type '{}' is not accepted: send text/csv or multipart/form-data with a 'file' part",
+            "Content-Type '{}' is not accepted: send text/csv, application/gzip, or multipart/form-data with a 'file' part",
             content_type(headers)
         )));
     };
@@ -301,12 +305,26 @@ where
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// `YYYY-MM-DD`; must come before `file` when given here.
+    /// The shop-day, `YYYY-MM-DD`, when not sent as `?date=`: this part must then come before
+    /// the `file` part (the file is archived under its date as it streams in).
+    #[schema(format = Date)]
     date: Option<String>,
-    /// The CSV (or .csv.gz) file.
-    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    /// The CSV (or .csv.gz) file; nothing may follow it.
+    #[schema(format = Binary, content_media_type = "text/csv")]
     file: String,
 }
+
+/// A CSV file as text (documentation only): header line, then one record per line.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, content_media_type = "text/csv")]
+#[allow(dead_code)]
+pub struct CsvText(String);
+
+/// A gzip-compressed CSV file (documentation only).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary, content_media_type = "application/gzip")]
+#[allow(dead_code)]
+pub struct GzipCsv(String);
 
 /// Per-file status of one upload.
 #[utoipa::path(
@@ -315,9 +333,9 @@ pub struct UploadForm {
     tag = "uploads",
     params(("upload_id" = String, Path, description = "Upload id (UUIDv7)")),
     responses(
-        (status = 200, body = UploadDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The upload's status", body = UploadDto),
+        (status = 401, description = "No bearer token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role without uploads (analyst)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such upload, or another shop's", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -338,10 +356,10 @@ async fn get_upload(
     tag = "uploads",
     params(("shop_id" = String, Path, description = "The shop"), ListQuery),
     responses(
-        (status = 200, body = UploadListDto),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of the shop's uploads, newest first", body = UploadListDto),
+        (status = 400, description = "Bad shop_id, date, status, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another shop's uploads, or a role without uploads", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -383,8 +401,9 @@ async fn list_uploads(
     tag = "uploads",
     params(("upload_id" = String, Path, description = "Upload id (UUIDv7)")),
     responses(
-        (status = 200, description = "Rejected rows", content_type = "text/csv", body = String),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Rejected rows: the original columns, then `line` (physical line, header = 1) and `reason`; only the header line when no row was rejected", content_type = "text/csv", body = String),
+        (status = 403, description = "A role without uploads (analyst)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload, another shop's, or one refused as a whole (its reason is in the upload's `problem`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -455,8 +474,10 @@ fn is_multipart(headers: &HeaderMap) -> bool {
     media_type(headers) == "multipart/form-data"
 }
 
+/// A body that is the file itself: CSV text (plain, or gzip by Content-Encoding), or a .csv.gz
+/// file sent as `application/gzip` (the gzip header is recognised by the reader either way).
 fn is_csv(headers: &HeaderMap) -> bool {
-    media_type(headers) == "text/csv"
+    matches!(media_type(headers).as_str(), "text/csv" | "application/gzip" | "application/x-gzip")
 }
 
 /// `None` for identity, `Some("gzip")` for gzip; anything else is 415.

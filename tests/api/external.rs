@@ -40,3 +40,65 @@ async fn duckdb_reads_processed_and_gets_the_seed_query_totals_to_the_cent() {
     let totals: std::collections::BTreeMap<String, String> = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(totals, expected);
 }
+
+/// Runs `tests/external/openapi_client.py` with `args` (without blocking the runtime that
+/// serves the app it talks to); panics with its output when it fails.
+async fn openapi_client(args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/external/openapi_client.py");
+    let output = tokio::process::Command::new(python())
+        .arg(script)
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "openapi_client.py {} failed (run the suite with scripts/test.sh, which installs openapi-spec-validator and openapi-python-client):\n{}{}",
+        args[0],
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_passes_an_openapi_3_1_validator() {
+    // Arrange
+    let app = spawn_app().await;
+    let document = app.client.get(app.url("/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, document).unwrap();
+    // Act + Assert: openapi-spec-validator finds no error.
+    openapi_client(&["validate", path.to_str().unwrap()]).await;
+}
+
+#[tokio::test]
+async fn a_python_client_generated_from_the_document_uploads_reads_the_status_and_runs_the_seed_query() {
+    // Arrange: the client is generated from the document the running service serves.
+    let app = spawn_app().await;
+    let document = app.client.get(app.url("/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let doc_path = dir.path().join("openapi.json");
+    std::fs::write(&doc_path, document).unwrap();
+    let out = dir.path().to_str().unwrap();
+    openapi_client(&["generate", doc_path.to_str().unwrap(), out]).await;
+    let rows = [("001", 12), ("002", 300)];
+    for (shop, count) in rows {
+        std::fs::write(dir.path().join(format!("{shop}.csv")), sample_csv("2025-07-30", count)).unwrap();
+    }
+    // Act: upload (multipart and gzip), read each status, run the seed query — generated code only.
+    let analyst = app.token(shoplake::domain::Role::Analyst, None);
+    let output =
+        openapi_client(&["exercise", out, &app.address, &app.shop_token("001"), &app.shop_token("002"), &analyst])
+            .await;
+    // Assert
+    let answer: serde_json::Value = serde_json::from_str(&output).unwrap();
+    for (shop, count) in rows {
+        assert_eq!(answer["uploads"][shop]["status"], "succeeded", "{answer}");
+        assert_eq!(answer["uploads"][shop]["rows_accepted"], count, "{answer}");
+        assert_eq!(answer["totals"][shop], sample_total(count), "{answer}");
+    }
+    assert_eq!(answer["totals"].as_object().unwrap().len(), 2, "{answer}");
+}

@@ -3,12 +3,15 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+mod examples;
+mod refine;
+
 /// Top-level document; paths and schemas are collected from each resource's router.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "shoplake",
-        description = "Ingestion front door of a retail sales data lake: shops upload daily sales CSVs, analysts query them.",
+        description = "Ingestion front door of a retail sales data lake: shops upload daily sales CSVs, analysts query them.\n\nEvery error is an RFC 9457 problem document (`application/problem+json`) whose `type` is a URI reference such as `/problems/invalid-csv`: on this service it leads to a page saying what the problem means and what to do (`/problems` lists them). Every answer carries `X-Request-Id`.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
@@ -34,9 +37,13 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The complete document, as served at `/openapi.json` and committed as `openapi/openapi.json`.
+/// The complete document, as served at `/openapi.json` and committed as `openapi/openapi.json`:
+/// the routes' annotations, then what holds for every operation alike ([`refine`]).
 pub fn document() -> utoipa::openapi::OpenApi {
-    super::api_router().split_for_parts().1
+    let collected = super::api_router().split_for_parts().1;
+    let mut json = serde_json::to_value(&collected).expect("the OpenAPI document serialises");
+    refine::refine(&mut json);
+    serde_json::from_value(json).expect("the refined document is an OpenAPI document")
 }
 
 /// The document as pretty JSON with a trailing newline (the committed file's exact form).
