@@ -4,6 +4,7 @@
 //! traits and the ingest core, never HTTP.
 
 mod active;
+mod commit;
 mod digest;
 mod locks;
 mod process;
@@ -268,7 +269,7 @@ impl Pipeline {
         raw_owner: RawOwner,
     ) -> Result<Outcome, PipelineError> {
         let uploads = self.db.uploads();
-        let _shop_day = self.lock_shop_day(&incoming.shop, &incoming.date).await?;
+        let mut shop_day = self.lock_shop_day(&incoming.shop, &incoming.date).await?;
         let current = uploads.current(&incoming.shop, &incoming.date).await?;
         // (Never this upload itself: a reconciler that took it over may have committed it.)
         let duplicate = current.as_ref().filter(|c| c.id != id && c.sha256.as_deref() == Some(sha256));
@@ -299,7 +300,8 @@ impl Pipeline {
         }
         uploads.transition(&id, UploadStatus::Received, UploadStatus::Processing, None).await?;
         let ingested = verdict.await;
-        self.process(id, incoming, current.map(|c| c.id), ingested).await?;
+        self.process(id, incoming, &mut shop_day, current.map(|c| c.id), ingested, false).await?;
+        drop(shop_day);
         let record = uploads.get(&id).await?.ok_or_else(|| vanished(&id))?;
         Ok(Outcome::Created(record))
     }
@@ -373,14 +375,17 @@ impl Pipeline {
     }
 
     /// Takes the ingest's outcome for an upload in `processing` and commits the partition; the
-    /// caller holds the shop-day lock. `previous` is the shop-day's current upload, which a
-    /// success supersedes.
+    /// caller holds the shop-day lock (`shop_day`). `previous` is the shop-day's current upload,
+    /// which a success supersedes. `may_hold_partition`: an earlier attempt at this upload may
+    /// have written the partition file (see [`Pipeline::commit_partition`]).
     async fn process(
         &self,
         id: UploadId,
         incoming: &Incoming,
+        shop_day: &mut ShopDayGuard,
         previous: Option<UploadId>,
         ingested: StorageResult<process::Ingested>,
+        may_hold_partition: bool,
     ) -> Result<(), PipelineError> {
         let uploads = self.db.uploads();
         let (scratch, verdict) = match ingested {
@@ -461,33 +466,17 @@ impl Pipeline {
         };
         uploads.record_result(&id, &ingest_result(&report, stored_rejected)).await?;
 
-        // A later upload of this shop-day committed first: it stays current.
-        if let Some(previous) = previous.filter(|p| *p > id) {
-            uploads.commit_already_superseded(&id, &previous).await?;
-            self.metrics.upload_reached(UploadStatus::Superseded);
-            return Ok(());
-        }
-        let processed_key = layout::processed_key(&incoming.shop, &incoming.date);
-        self.put_or_fail(id, &processed_key, &scratch.parquet).await?;
         let partition = PartitionInfo {
             shop_id: incoming.shop.to_string(),
             date: incoming.date.to_string(),
-            location: processed_key.clone(),
+            location: layout::processed_key(&incoming.shop, &incoming.date),
             rows: report.rows_accepted,
             bytes: report.parquet_bytes,
             schema_fingerprint: fingerprint(&file_columns),
             updated_at: String::new(),
         };
-        if let Err(error) = self.catalog.put_partition(SALES_TABLE, &partition).await {
-            self.finish(id, UploadStatus::Processing, UploadStatus::Failed, &format!("catalog failed: {error}")).await;
-            return Err(error.into());
-        }
-        uploads.commit_succeeded(&id, &processed_key, previous.as_ref()).await?;
-        self.metrics.upload_reached(UploadStatus::Succeeded);
-        if let Some(crawls) = &self.crawls {
-            crawls.request();
-        }
-        Ok(())
+        let commit = commit::Commit { id, incoming, parquet: &scratch.parquet, partition, may_hold_partition };
+        self.commit_partition(commit, shop_day, previous).await
     }
 
     /// Why this file's unknown columns may not widen the table, if they may not: more new

@@ -6,7 +6,9 @@ mod idempotency;
 mod uploads;
 
 pub use catalog::{CatalogRows, PartitionRow, TableRow};
-pub use coordination::{InstanceId, ShopDayLock, TAKEOVER_GRACE};
+pub use coordination::{
+    InstanceId, ShopDayLock, DEAD_SESSION_BOUND, KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, TAKEOVER_GRACE,
+};
 pub use idempotency::{IdempotencyKeys, KeyRecord};
 pub use uploads::{IngestResult, ListFilter, NewUpload, UploadRecord, Uploads};
 
@@ -37,6 +39,14 @@ pub enum DbError {
         table: &'static str,
         /// What did not parse.
         detail: String,
+    },
+    /// The commit of a shop-day was fenced off: the shop-day's current upload is no longer the
+    /// one read under the shop-day lock, so another commit got in (the lock was lost with its
+    /// connection mid-commit). Nothing was recorded; the caller decides again under the lock.
+    #[error("upload {id} was not committed: another commit of its shop-day got in first")]
+    Fenced {
+        /// The upload whose commit was refused.
+        id: String,
     },
     /// The state machine does not allow the requested change (someone else moved the row).
     #[error("upload {id} is {actual}, cannot become {wanted}")]
@@ -219,6 +229,16 @@ impl Db {
         match &self.coordination {
             None => Ok(ShopDayLock::default()),
             Some(coordination) => coordination.lock_shop_day(shop, date).await,
+        }
+    }
+
+    /// A setting of the session holding this instance's liveness lock, as the server applies it
+    /// (`pg_settings`, base unit); `None` on SQLite or while that session is being re-taken.
+    /// For diagnostics (e.g. that `tcp_keepalives_idle` is in force).
+    pub async fn liveness_session_setting(&self, name: &str) -> DbResult<Option<String>> {
+        match &self.coordination {
+            None => Ok(None),
+            Some(coordination) => coordination.liveness_setting(name).await,
         }
     }
 

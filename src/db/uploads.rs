@@ -233,8 +233,14 @@ impl<'p> Uploads<'p> {
         Ok(())
     }
 
-    /// In one transaction: `id` becomes `succeeded` with its partition key, and `previous` (the
-    /// shop-day's current upload, if any) becomes `superseded` by it.
+    /// In one transaction, fenced: `previous` (the shop-day's current upload as read under the
+    /// shop-day lock, if any) becomes `superseded` by `id`, and `id` becomes `succeeded` with its
+    /// partition key. If `previous` is no longer the current upload, another commit got in
+    /// meanwhile (a shop-day lock lost with its connection): nothing changes and the answer is
+    /// [`DbError::Fenced`]. Two checks make the fence: compare-and-set on `previous` still being
+    /// `succeeded`, and, when there was none, the unique index of one `succeeded` upload per
+    /// shop-day (migration 0007). A concurrent commit's uncommitted rows make these statements
+    /// wait for its outcome, so of two racing commits exactly one wins.
     #[tracing::instrument(name = "db.uploads.commit", skip_all, fields(upload_id = %id))]
     pub async fn commit_succeeded(
         &self,
@@ -243,7 +249,20 @@ impl<'p> Uploads<'p> {
         previous: Option<&UploadId>,
     ) -> DbResult<()> {
         let now = now_ms();
+        let fenced = || DbError::Fenced { id: id.to_string() };
         let mut tx = self.pool.begin().await?;
+        // The previous upload first: the index allows one `succeeded` row at any moment.
+        if let Some(previous) = previous {
+            let superseded = sqlx::query("update uploads set status = 'superseded', superseded_by = $1, updated_at = $2 where id = $3 and status = 'succeeded'")
+                .bind(id.to_string())
+                .bind(now)
+                .bind(previous.to_string())
+                .execute(&mut *tx)
+                .await?;
+            if superseded.rows_affected() != 1 {
+                return Err(fenced());
+            }
+        }
         let mine = sqlx::query(
             "update uploads set status = 'succeeded', processed_key = $1, finished_at = $2, updated_at = $2 where id = $3 and status = 'processing'",
         )
@@ -251,17 +270,13 @@ impl<'p> Uploads<'p> {
         .bind(now)
         .bind(id.to_string())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        let mine = match mine {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => return Err(fenced()),
+            other => other?,
+        };
         if mine.rows_affected() != 1 {
             return Err(conflict(id, UploadStatus::Processing, UploadStatus::Succeeded));
-        }
-        if let Some(previous) = previous {
-            sqlx::query("update uploads set status = 'superseded', superseded_by = $1, updated_at = $2 where id = $3 and status = 'succeeded'")
-                .bind(id.to_string())
-                .bind(now)
-                .bind(previous.to_string())
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         Ok(())

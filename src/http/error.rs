@@ -121,7 +121,11 @@ pub enum ApiError {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable(_) | DbError::FileGone { .. } => Self::Unavailable(error.into()),
+            // A commit fenced off again and again by other replicas' commits of its shop-day:
+            // retryable, the upload is left to the reconciler.
+            DbError::Unavailable(_) | DbError::FileGone { .. } | DbError::Fenced { .. } => {
+                Self::Unavailable(error.into())
+            }
             other => Self::Internal(other.into()),
         }
     }

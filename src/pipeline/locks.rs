@@ -40,14 +40,22 @@ impl ShopDayLocks {
 /// and the database's (across replicas). The database lock is released first.
 #[derive(Debug)]
 pub struct ShopDayGuard {
-    _database: crate::db::ShopDayLock,
+    database: crate::db::ShopDayLock,
     _local: OwnedMutexGuard<()>,
 }
 
 impl ShopDayGuard {
     /// Pairs the two held locks.
     pub fn new(local: OwnedMutexGuard<()>, database: crate::db::ShopDayLock) -> Self {
-        Self { _database: database, _local: local }
+        Self { database, _local: local }
+    }
+
+    /// Takes the database lock again, keeping this process's: after a commit was fenced off,
+    /// the first database lock is known to be lost (its connection died).
+    pub async fn retake(&mut self, db: &crate::db::Db, shop: &ShopId, date: &SalesDate) -> crate::db::DbResult<()> {
+        self.database = crate::db::ShopDayLock::default(); // the old one goes first
+        self.database = db.lock_shop_day(shop, date).await?;
+        Ok(())
     }
 }
 

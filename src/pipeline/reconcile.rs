@@ -5,6 +5,7 @@
 //! replicas reconciling at once finish each upload exactly once.
 
 use super::{process, Incoming, Pipeline, PipelineError};
+use crate::catalog::types::{columns_of, fingerprint};
 use crate::catalog::{PartitionInfo, SALES_TABLE};
 use crate::db::{UploadRecord, TAKEOVER_GRACE};
 use crate::domain::{SalesDate, ShopId, UploadStatus};
@@ -112,7 +113,7 @@ impl Pipeline {
     async fn finish_abandoned(&self, upload: UploadRecord, report: &mut ReconcileReport) -> Result<(), PipelineError> {
         let uploads = self.db.uploads();
         let judged_owner = upload.instance_id.clone();
-        let _shop_day = self.lock_shop_day(&upload.shop_id, &upload.date).await?;
+        let mut shop_day = self.lock_shop_day(&upload.shop_id, &upload.date).await?;
         let Some(upload) = uploads.get(&upload.id).await? else {
             return Ok(());
         };
@@ -153,13 +154,17 @@ impl Pipeline {
             filename: upload.filename.clone(),
             idempotency_key: None,
         };
+        // An upload left `processing` may have written the partition file before it stopped (or
+        // after a later upload's commit, if its shop-day lock was lost).
+        let may_hold_partition = upload.status == UploadStatus::Processing;
         if upload.status == UploadStatus::Received {
             uploads.transition(&upload.id, UploadStatus::Received, UploadStatus::Processing, None).await?;
         }
         let current = uploads.current(&upload.shop_id, &upload.date).await?;
         let ingested =
             process::ingest_archived(&self.store, &upload.id, &raw_key, incoming.date, self.options.clone()).await;
-        match self.process(upload.id, &incoming, current.map(|c| c.id), ingested).await {
+        let previous = current.map(|c| c.id);
+        match self.process(upload.id, &incoming, &mut shop_day, previous, ingested, may_hold_partition).await {
             Ok(()) => report.reprocessed += 1,
             Err(PipelineError::Rejected { .. }) => report.rejected += 1,
             Err(other) => {
@@ -198,19 +203,39 @@ impl Pipeline {
         let Some(current) = self.db.uploads().current(&shop, &date).await? else {
             return Ok(false);
         };
-        let Some(raw_key) = current.raw_key else {
-            return Ok(false);
+        Ok(self.rebuild_partition(&current, &partition.location).await?.is_some())
+    }
+
+    /// Ingests `current`'s raw original again and writes the result to `location` (the caller
+    /// holds the shop-day lock): the partition as the catalog should record it, or `None` when
+    /// there is nothing to rebuild it from (no raw file, or it no longer ingests).
+    pub(super) async fn rebuild_partition(
+        &self,
+        current: &UploadRecord,
+        location: &str,
+    ) -> Result<Option<PartitionInfo>, PipelineError> {
+        let Some(raw_key) = &current.raw_key else {
+            return Ok(None);
         };
         let (scratch, verdict) =
-            match process::ingest_archived(&self.store, &current.id, &raw_key, date, self.options.clone()).await {
+            match process::ingest_archived(&self.store, &current.id, raw_key, current.date, self.options.clone()).await
+            {
                 Ok(ingested) => ingested,
-                Err(StorageError::NotFound(_)) => return Ok(false),
+                Err(StorageError::NotFound(_)) => return Ok(None),
                 Err(other) => return Err(other.into()),
             };
-        if verdict.is_err() {
-            return Ok(false);
-        }
-        self.store.put_file(&partition.location, &scratch.parquet, PutMode::Replace).await?;
-        Ok(true)
+        let Ok(report) = verdict else {
+            return Ok(None);
+        };
+        self.store.put_file(location, &scratch.parquet, PutMode::Replace).await?;
+        Ok(Some(PartitionInfo {
+            shop_id: current.shop_id.to_string(),
+            date: current.date.to_string(),
+            location: location.to_owned(),
+            rows: report.rows_accepted,
+            bytes: report.parquet_bytes,
+            schema_fingerprint: fingerprint(&columns_of(&report.schema)?),
+            updated_at: String::new(),
+        }))
     }
 }

@@ -5,7 +5,8 @@
 //! - `local_only`: what only exists locally (the CLI on a data directory, SIGKILL cycles on a
 //!   SQLite file, tmpfs and SQLite-file faults);
 //! - `s3_only`: what only exists with S3 + PostgreSQL (several replicas on one bucket and one
-//!   database, the S3 server or the database connection failing).
+//!   database, a shop-day lock's connection dying mid-commit, the S3 server or the database
+//!   connection failing).
 //!
 //! `.config/nextest.toml` selects them: the default profile leaves out `s3_only`, the `s3`
 //! profile runs this binary without `local_only`.
@@ -40,6 +41,7 @@ mod s3_only {
     mod faults;
     mod glue;
     mod lambda;
+    mod lock_fence;
     mod replicas;
     mod storage;
 }
