@@ -107,7 +107,17 @@ fn resolve_secret_files(raw: &mut BTreeMap<String, (String, Source)>) -> Result<
         let Some((path, source)) = raw.remove(&file_key) else { continue };
         let named_by = source.origin(&file_key);
         if let Some((_, direct)) = raw.get(*setting) {
-            return Err(ConfigError(format!("both {} and {named_by} are set; keep one", direct.origin(setting))));
+            // The layers still apply: a variable overrides the config file, in either form.
+            match (direct, &source) {
+                (Source::File, Source::Env) => {}
+                (Source::Env, Source::File) => continue,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "both {} and {named_by} are set; keep one",
+                        direct.origin(setting)
+                    )))
+                }
+            }
         }
         let content = std::fs::read_to_string(path.trim())
             .map_err(|e| ConfigError(format!("{named_by} = '{}': cannot read that file ({e})", path.trim())))?;
@@ -196,6 +206,14 @@ mod tests {
         let both = env(&[("SHOPLAKE_JWT_SECRET_FILE", secret.to_str().unwrap()), ("SHOPLAKE_JWT_SECRET", "x")]);
         let err = collect(None, &both).unwrap_err().to_string();
         assert!(err.contains("SHOPLAKE_JWT_SECRET ") && err.contains("SHOPLAKE_JWT_SECRET_FILE"), "{err}");
+        // A variable overrides the config file, whichever form each uses.
+        let file_text = "jwt_secret = 'from-the-config-file-0123456789abcdef'";
+        let raw = collect(Some(file_text), &env(&[("SHOPLAKE_JWT_SECRET_FILE", secret.to_str().unwrap())])).unwrap();
+        assert_eq!(raw["jwt_secret"].0, "s3cret-from-a-docker-secret-0123456789");
+        let file_text = format!("jwt_secret_file = '{}'", secret.display());
+        let raw = collect(Some(&file_text), &env(&[("SHOPLAKE_JWT_SECRET", "from-the-environment-0123456789abcdef")]))
+            .unwrap();
+        assert_eq!(raw["jwt_secret"].0, "from-the-environment-0123456789abcdef");
         let missing = env(&[("SHOPLAKE_DATABASE_URL_FILE", "/nonexistent/db-url")]);
         let err = collect(None, &missing).unwrap_err().to_string();
         assert!(err.contains("SHOPLAKE_DATABASE_URL_FILE = '/nonexistent/db-url'"), "{err}");

@@ -158,7 +158,7 @@ impl<'p> CatalogRows<'p> {
         let (shop, date) = after.unwrap_or(("", ""));
         let rows = sqlx::query(
             "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions \
-             where table_name = $1 and (shop_id > $2 or (shop_id = $2 and sales_date > $3)) \
+             where table_name = $1 and (shop_id, sales_date) > ($2, $3) \
              order by shop_id, sales_date limit $4",
         )
         .bind(table.to_owned())

@@ -66,11 +66,9 @@ impl Pipeline {
             } else {
                 self.put_or_fail(id, &partition.location, parquet).await?;
                 may_hold_partition = true;
-                if let Err(error) = self.catalog.put_partition(SALES_TABLE, &partition).await {
-                    let problem = format!("catalog failed: {error}");
-                    self.finish(id, UploadStatus::Processing, UploadStatus::Failed, &problem).await;
-                    return Err(error.into());
-                }
+                // The file may now hold this upload's rows: a failure leaves it `processing`,
+                // for the reconciler to finish (or to write the current upload's file back).
+                self.catalog.put_partition(SALES_TABLE, &partition).await?;
             }
             match uploads.commit_succeeded(&id, &partition.location, previous.as_ref()).await {
                 Ok(()) => {

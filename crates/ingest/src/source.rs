@@ -65,6 +65,8 @@ impl Chunk {
 pub struct Source<'r> {
     rdr: csv::Reader<LineCounter<Bounded<Box<dyn Read + 'r>>>>,
     record_start: Arc<RecordStart>,
+    /// Physical line of the record read last.
+    last_line: u64,
     decoder: Decoder,
     /// The detected delimiter.
     pub delimiter: u8,
@@ -106,7 +108,8 @@ impl<'r> Source<'r> {
             .buffer_capacity(256 * 1024)
             .from_reader(LineCounter::new(bounded));
         let decoder = Decoder { encoding: sniffed.encoding, alt: ByteRecord::new() };
-        let mut src = Source { rdr, record_start, decoder, delimiter, header: HeaderMap::default(), rows: 0 };
+        let mut src =
+            Source { rdr, record_start, last_line: 1, decoder, delimiter, header: HeaderMap::default(), rows: 0 };
         let mut rec = ByteRecord::new();
         loop {
             if !src.read(&mut rec)? {
@@ -120,7 +123,7 @@ impl<'r> Source<'r> {
         if rec.len() > options.max_columns {
             return Err(IngestError::TooManyColumns { found: rec.len(), limit: options.max_columns });
         }
-        let line = src.line_of(&rec);
+        let line = src.last_line;
         src.decoder.decode(&mut rec, line)?;
         let fields: Vec<String> = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
         Ok((src, fields))
@@ -133,6 +136,12 @@ impl<'r> Source<'r> {
             Ok(more) => {
                 let next = self.rdr.position();
                 self.record_start.set(next.byte());
+                if more {
+                    // Every record, blank ones too, so that the counter forgets the line breaks
+                    // before it (its memory stays bounded by one record and the read-ahead).
+                    let start = rec.position().map_or(0, |p| p.byte());
+                    self.last_line = self.rdr.get_mut().line_of(start);
+                }
                 Ok(more)
             }
             Err(error) => Err(match self.limit_error(&error) {
@@ -147,13 +156,6 @@ impl<'r> Source<'r> {
                 },
             }),
         }
-    }
-
-    /// The physical line where `rec` (just read) starts.
-    #[inline]
-    fn line_of(&mut self, rec: &ByteRecord) -> u64 {
-        let start = rec.position().map_or(0, |p| p.byte());
-        self.rdr.get_mut().line_of(start)
     }
 
     /// The ingest error for a read stopped by a limit.
@@ -196,8 +198,7 @@ impl<'r> Source<'r> {
             if is_blank(rec, self.delimiter) {
                 continue;
             }
-            let start = rec.position().map_or(0, |p| p.byte());
-            let line = self.rdr.get_mut().line_of(start);
+            let line = self.last_line;
             self.decoder.decode(rec, line)?;
             self.rows += 1;
             if self.rows <= skip_to {
@@ -264,5 +265,32 @@ impl Decoder {
         self.alt.set_position(rec.position().cloned());
         std::mem::swap(rec, &mut self.alt);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_lines_do_not_accumulate_in_the_line_counter() {
+        // 1,000,000 whitespace-only lines (each one record the parser hands over) between rows;
+        // what stays held is the parser's read-ahead (256 KiB: 131,072 such lines) at most.
+        let header = "transaction_id,sold_at,sku,product_name,quantity,unit_price,currency,payment_method\n";
+        let row = "a,2025-07-30T10:00:00,SKU1,Milk,1,1.00,EUR,card\n";
+        let body = format!("{header}{row}{}{row}", " \n".repeat(1_000_000));
+        let mut source = Source::open(body.as_bytes(), &IngestOptions::default()).unwrap();
+        let mut chunk = Chunk::new();
+        let mut lines = Vec::new();
+        loop {
+            let done = source.fill(&mut chunk, 1024, 0).unwrap();
+            lines.extend_from_slice(&chunk.lines[..chunk.len]);
+            let held = source.rdr.get_ref().pending_runs();
+            assert!(held <= 140_000, "{held} runs of line breaks held");
+            if done {
+                break;
+            }
+        }
+        assert_eq!(lines, vec![2, 1_000_003]);
     }
 }

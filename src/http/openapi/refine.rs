@@ -106,9 +106,18 @@ fn refine_response(path: &str, status: &str, response: &mut Value) {
     }
 }
 
-/// A problem document as the service answers it for `code` on `path`.
+/// A problem document as the service answers it for `code` on `path` (the route's own problem
+/// type where a status has several).
 fn problem_example(path: &str, code: u16, description: &str) -> Value {
-    let kind = PROBLEM_TYPES.iter().find(|p| p.status == code).map_or("bad-request", |p| p.slug);
+    let kind = match (path, code) {
+        ("/v1/query", 400) => "sql-error",
+        ("/v1/query", 403) => "read-only",
+        ("/v1/query", 408) => "query-timeout",
+        ("/v1/query", 422) => "query-memory",
+        ("/v1/shops/{shop_id}/uploads", 408) => "body-timeout",
+        (_, 503) if !path.ends_with("/uploads") && path != "/v1/query" => "unavailable",
+        _ => PROBLEM_TYPES.iter().find(|p| p.status == code).map_or("bad-request", |p| p.slug),
+    };
     let title = axum::http::StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
     let mut example = Map::new();
     example.insert("type".into(), json!(format!("/problems/{kind}")));
