@@ -62,28 +62,29 @@ pub fn check_ingest(data: &[u8]) {
 }
 
 /// Line numbers are physical whatever the line ends: text without `\r`, rewritten with CRLF
-/// or lone-CR line ends, reports its rows on the same lines (and a refusal the same way).
+/// or lone-CR line ends, reports its rejected rows on the same lines. Only inputs accepted in
+/// every form are compared: a refusal may judge the whole body (the share of control bytes
+/// changes with the bytes added), and refusals' lines have their own tests per line ending.
 fn check_line_endings(data: &[u8]) {
     // Only text: rewriting the bytes of a gzip body or UTF-16 text would change what they say.
     let binary = data.starts_with(&[0x1f, 0x8b]) || data.starts_with(&[0xff, 0xfe]) || data.starts_with(&[0xfe, 0xff]);
     if binary || data.contains(&b'\r') || !data.contains(&b'\n') {
         return;
     }
-    let lf = error_lines(data);
+    let Some(lf) = error_lines(data) else { return };
     for eol in [&b"\r\n"[..], b"\r"] {
-        let rewritten: Vec<u8> =
-            data.split(|&b| b == b'\n').collect::<Vec<_>>().join(eol);
-        assert_eq!(error_lines(&rewritten), lf, "line numbers moved with {eol:?} line ends");
+        let rewritten: Vec<u8> = data.split(|&b| b == b'\n').collect::<Vec<_>>().join(eol);
+        if let Some(other) = error_lines(&rewritten) {
+            assert_eq!(other, lf, "line numbers moved with {eol:?} line ends");
+        }
     }
 }
 
-/// The lines of the rejected rows, or the refusal (whose message names its line).
-fn error_lines(data: &[u8]) -> Result<Vec<u64>, String> {
+/// The lines of the rejected rows; `None` when the input is refused as a whole.
+fn error_lines(data: &[u8]) -> Option<Vec<u64>> {
     let (mut parquet, mut rejected) = (Vec::new(), Vec::new());
-    match ingest(data, day(), &options(usize::MAX), &mut parquet, &mut rejected) {
-        Ok(report) => Ok(report.errors.iter().map(|e| e.line).collect()),
-        Err(e) => Err(e.to_string()),
-    }
+    let report = ingest(data, day(), &options(usize::MAX), &mut parquet, &mut rejected).ok()?;
+    Some(report.errors.iter().map(|e| e.line).collect())
 }
 
 /// The tight limits of the `ingest_limits` target.
