@@ -53,8 +53,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The complete service: routes, docs, fallbacks and the tower-http layers.
 pub fn router(state: AppState) -> Router {
-    let (routes, _) = api_router().split_for_parts();
-    let document = openapi::document();
+    let (routes, collected) = api_router().split_for_parts();
+    let document = openapi::refined(collected);
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", document)
         .config(Config::from("/openapi.json").validator_url("none").try_it_out_enabled(true));
