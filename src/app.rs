@@ -7,52 +7,18 @@ use crate::catalog::{Catalog, EmbeddedCatalog, GlueCatalog, SALES_TABLE};
 use crate::config::{CatalogKind, Settings, StorageUrl};
 use crate::db::Db;
 use crate::db::DbOptions;
+use crate::http::AppState;
 use crate::ingest::{normalize_name, IngestOptions, TableSchema};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::query::athena::{AthenaEngine, AthenaSettings};
-use crate::query::{QueryEngine, QueryLimits, TableSource};
+use crate::query::{EmbeddedSql, QueryEngine, QueryLimits, SqlEngine};
 use crate::storage::{BlobStore, LocalFs, S3Options, S3Store};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// Everything a request handler may use; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The effective configuration.
-    pub settings: Arc<Settings>,
-    /// Token verification keys.
-    pub keys: Arc<Keys>,
-    /// State database.
-    pub db: Db,
-    /// Blob storage.
-    pub store: Arc<dyn BlobStore>,
-    /// Tables and partitions.
-    pub catalog: Arc<dyn Catalog>,
-    /// The upload use case.
-    pub pipeline: Pipeline,
-    /// The embedded SQL engine.
-    pub query: Arc<QueryEngine>,
-    /// Process metrics.
-    pub metrics: Arc<Metrics>,
-    /// Admission control: one permit per upload being read and processed.
-    pub upload_slots: Arc<tokio::sync::Semaphore>,
-    /// Each shop's share of the upload slots.
-    pub shop_slots: Arc<crate::http::admission::ShopSlots>,
-    /// The Glue crawler scheduler, when `SHOPLAKE_GLUE_CRAWLER` is set.
-    pub crawls: Option<CrawlScheduler>,
-    /// Athena, when `SHOPLAKE_QUERY_ENGINE=athena`: queries run there instead of in `query`.
-    pub athena: Option<Arc<AthenaEngine>>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("store", &self.store).field("catalog", &self.catalog).finish_non_exhaustive()
-    }
-}
 
 /// Backends opened from the settings, shared by `serve` and the CLI commands.
 pub struct Backends {
@@ -185,7 +151,7 @@ pub fn ingest_options(settings: &Settings) -> anyhow::Result<IngestOptions> {
 }
 
 /// The limits of one query, from the settings (both engines).
-pub fn query_limits(settings: &Settings) -> QueryLimits {
+fn query_limits(settings: &Settings) -> QueryLimits {
     QueryLimits {
         timeout: settings.query_timeout,
         max_rows: settings.query_max_rows,
@@ -195,40 +161,25 @@ pub fn query_limits(settings: &Settings) -> QueryLimits {
     }
 }
 
-/// The SQL engine with the configured limits, reading the lake through `store`.
-pub fn query_engine(settings: &Settings, store: &dyn BlobStore) -> anyhow::Result<QueryEngine> {
+/// The SQL engine the settings name, with the configured limits: Athena over the Glue
+/// database (`query_engine = athena`), else the embedded engine over the catalog's tables,
+/// reading the lake through `store`.
+pub async fn sql_engine(
+    settings: &Settings,
+    store: &dyn BlobStore,
+    catalog: Arc<dyn Catalog>,
+) -> anyhow::Result<Arc<dyn SqlEngine>> {
     let limits = query_limits(settings);
+    if let (Some(athena), CatalogKind::Glue { database, .. }) = (&settings.athena, &settings.catalog) {
+        let athena_settings = AthenaSettings {
+            workgroup: athena.workgroup.clone(),
+            database: database.clone(),
+            output_location: athena.output_location.clone(),
+        };
+        return Ok(Arc::new(AthenaEngine::connect(athena_settings, limits).await));
+    }
     let remote = store.query_store().context("Failed to set up the query engine's storage client")?;
-    Ok(QueryEngine::new(limits, remote))
-}
-
-/// Athena with the configured workgroup, Glue database and limits, when configured.
-pub async fn athena_engine(settings: &Settings) -> Option<AthenaEngine> {
-    let (Some(athena), CatalogKind::Glue { database, .. }) = (&settings.athena, &settings.catalog) else {
-        return None;
-    };
-    let limits = query_limits(settings);
-    let athena_settings = AthenaSettings {
-        workgroup: athena.workgroup.clone(),
-        database: database.clone(),
-        output_location: athena.output_location.clone(),
-    };
-    Some(AthenaEngine::connect(athena_settings, limits).await)
-}
-
-/// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns).
-pub async fn table_sources(catalog: &dyn Catalog) -> Result<Vec<TableSource>, crate::catalog::CatalogError> {
-    Ok(catalog
-        .table_schemas()
-        .await?
-        .into_iter()
-        .map(|table| TableSource {
-            root: if table.location.ends_with('/') { table.location.clone() } else { format!("{}/", table.location) },
-            file_schema: Arc::new(crate::catalog::types::arrow_schema(&table.columns)),
-            partition_columns: table.partition_keys.clone(),
-            name: table.name,
-        })
-        .collect())
+    Ok(Arc::new(EmbeddedSql::new(QueryEngine::new(limits, remote), catalog)))
 }
 
 /// A built, bound, not yet running service.
@@ -269,13 +220,12 @@ impl Application {
             max_upload_bytes = settings.max_upload_bytes,
             "shoplake ready"
         );
-        let query = Arc::new(query_engine(&settings, backends.store.as_ref())?);
-        let athena = athena_engine(&settings).await.map(Arc::new);
+        let sql = sql_engine(&settings, backends.store.as_ref(), backends.catalog.clone()).await?;
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let shop_slots = Arc::new(crate::http::admission::ShopSlots::new(settings.max_uploads_per_shop));
         let state = AppState {
             shop_slots,
-            athena,
+            sql,
             crawls,
             upload_slots,
             settings: Arc::new(settings),
@@ -283,7 +233,6 @@ impl Application {
             db: backends.db,
             store: backends.store,
             catalog: backends.catalog,
-            query,
             pipeline,
             metrics,
         };

@@ -142,10 +142,7 @@ async fn ingest_one(pipeline: &Pipeline, job: Job) -> Finished {
 /// Prints every file when there are few, else only the ones that need attention, then totals.
 fn print_summary(results: &[Finished], elapsed: std::time::Duration) {
     let show_all = results.len() <= 50;
-    println!(
-        "{:<10} {:<10} {:<10} {:>10} {:>9}  {}",
-        "shop", "date", "status", "accepted", "rejected", "upload / problem"
-    );
+    println!("{:<10} {:<10} {:<10} {:>10} {:>9}  upload / problem", "shop", "date", "status", "accepted", "rejected");
     for r in results.iter().filter(|r| show_all || (r.verdict != "succeeded" && r.verdict != "duplicate")) {
         println!(
             "{:<10} {:<10} {:<10} {:>10} {:>9}  {}",

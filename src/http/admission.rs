@@ -1,6 +1,8 @@
 //! Fair upload slots: each shop may hold only its share of the service's upload slots, so one
 //! shop's slow or hostile clients wait for that shop's own slots and never take everyone's.
 
+use super::error::{ApiError, ApiResult};
+use super::AppState;
 use crate::domain::ShopId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,35 @@ impl ShopSlots {
     /// Shops currently tracked (for tests).
     pub fn tracked(&self) -> usize {
         self.shops.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+/// An admitted upload's slots (its shop's and the service's), given back when dropped.
+pub struct Admitted {
+    _shop_slot: OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Back-pressure: waits for one of this shop's slots, then for a slot of the service, before a
+/// byte of the body is read (the client's TCP window fills meanwhile). One shop's slow or
+/// hostile clients thus hold at most its own share; a full queue is a 503 with Retry-After.
+pub async fn admit(state: &AppState, shop: &ShopId) -> ApiResult<Admitted> {
+    let queue_timeout = state.settings.upload_queue_timeout;
+    let waited = tokio::time::timeout(queue_timeout, async {
+        let shop_slot = state.shop_slots.acquire(shop).await;
+        let slot = state.upload_slots.clone().acquire_owned().await.ok();
+        (shop_slot, slot)
+    })
+    .await;
+    match waited {
+        Ok((shop_slot, Some(slot))) => Ok(Admitted { _shop_slot: shop_slot, _slot: slot }),
+        Ok((_, None)) => Err(ApiError::Busy("the service is shutting down; retry on another instance".into())),
+        Err(_) => Err(ApiError::Busy(format!(
+            "the upload slots stayed busy for {} s (this shop may hold {} of the {} at once); nothing was read, retry after the Retry-After seconds",
+            queue_timeout.as_secs(),
+            state.settings.max_uploads_per_shop,
+            state.settings.max_concurrent_uploads,
+        ))),
     }
 }
 

@@ -1,13 +1,13 @@
 //! Catalog routes: tables, one table, its partitions, its Athena DDL, and a re-crawl.
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::AuthUser;
-use crate::app::AppState;
+use super::extract::{ApiQuery, AuthUser};
+use super::AppState;
 use crate::catalog::crawl::{crawl, CrawlReport};
 use crate::catalog::glue_crawler::CrawlStatus;
 use crate::catalog::{ddl, PartitionInfo, TableInfo, SALES_TABLE};
 use crate::domain::{Role, SalesDate, ShopId};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -51,7 +51,19 @@ pub struct PartitionQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "partition_cursor")]
+    pub cursor: Option<(ShopId, SalesDate)>,
+}
+
+/// A partition cursor, `SHOP/YYYY-MM-DD` (the last partition of the previous page).
+fn partition_cursor<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<(ShopId, SalesDate)>, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    let parsed =
+        raw.split_once('/').and_then(|(shop, date)| Some((ShopId::parse(shop).ok()?, SalesDate::parse(date).ok()?)));
+    parsed.map(Some).ok_or_else(|| serde::de::Error::custom("invalid cursor: pass next_cursor of the previous page"))
 }
 
 const READERS: [Role; 2] = [Role::Analyst, Role::Admin];
@@ -94,30 +106,21 @@ async fn list_partitions(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
-    Query(query): Query<PartitionQuery>,
+    ApiQuery(query): ApiQuery<PartitionQuery>,
 ) -> ApiResult<Json<PartitionListDto>> {
     user.require(&READERS)?;
     let limit = query.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit {limit} is out of range: expected 1 to 1000")));
     }
-    let after = query.cursor.as_deref().map(parse_partition_cursor).transpose()?;
     find_table(&state, &name).await?;
+    let after = query.cursor.map(|(shop, date)| (shop.to_string(), date.to_string()));
     let after_key = after.as_ref().map(|(shop, date)| (shop.as_str(), date.as_str()));
     let mut items = state.catalog.partitions_page(&name, after_key, limit + 1).await?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     let next_cursor = more.then(|| items.last().map(|p| format!("{}/{}", p.shop_id, p.date))).flatten();
     Ok(Json(PartitionListDto { items, next_cursor }))
-}
-
-/// A partition cursor, `SHOP/YYYY-MM-DD` (the last partition of the previous page).
-fn parse_partition_cursor(raw: &str) -> ApiResult<(String, String)> {
-    let invalid = || ApiError::BadRequest("invalid cursor: pass next_cursor of the previous page".into());
-    let (shop, date) = raw.split_once('/').ok_or_else(invalid)?;
-    let shop = ShopId::parse(shop).map_err(|_| invalid())?;
-    let date = SalesDate::parse(date).map_err(|_| invalid())?;
-    Ok((shop.to_string(), date.to_string()))
 }
 
 /// Athena/Hive DDL: `CREATE EXTERNAL TABLE` plus one `ALTER TABLE ... ADD PARTITION` per partition.

@@ -165,7 +165,7 @@ impl From<PipelineError> for ApiError {
             PipelineError::KeyReused { .. } => {
                 Self::Unprocessable { detail: error.to_string(), upload_id: None, errors: None }
             }
-            PipelineError::Internal(crate::ingest::IngestError::Io(io)) => Self::Unavailable(io.into()),
+            PipelineError::LocalIo(io) => Self::Unavailable(io.into()),
             PipelineError::Internal(other) => Self::Internal(other.into()),
             PipelineError::Storage(e) => e.into(),
             PipelineError::Catalog(e) => e.into(),

@@ -1,11 +1,15 @@
-//! Extractors: `AuthUser` (a verified bearer token, keys read from the app state).
+//! Extractors: `AuthUser` (a verified bearer token, keys read from the app state), and path
+//! and query parameters parsed into their domain types (`ApiPath`, `ApiQuery`, `UploadIdPath`),
+//! a malformed one refused as problem+json with the domain's own message.
 
 use super::error::ApiError;
-use crate::app::AppState;
+use super::AppState;
 use crate::auth::{AuthError, Principal};
-use crate::domain::Role;
-use axum::extract::FromRequestParts;
+use crate::domain::{Role, UploadId};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::{header, request::Parts};
+use serde::de::DeserializeOwned;
 
 /// A caller with a valid token. Adding it to a handler makes the route require one.
 #[derive(Debug, Clone)]
@@ -43,4 +47,73 @@ impl AuthUser {
             )))
         }
     }
+}
+
+/// Path parameters parsed into their types (`ApiPath<ShopId>`, `ApiPath<(String, ShopId)>`); a
+/// malformed one answers 400 with the type's own message.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadRequest(path_message(&rejection))),
+        }
+    }
+}
+
+/// The query string parsed into its type (a struct of domain values); a malformed parameter
+/// answers 400 with the type's own message.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadRequest(query_message(&rejection))),
+        }
+    }
+}
+
+/// The `{upload_id}` of a path. A malformed id names no upload: 404 like an unknown or another
+/// shop's one, so the answer never tells ids apart.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadIdPath(pub UploadId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UploadIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(path_message(&rejection)))?;
+        UploadId::parse(&raw).map(Self).map_err(|_| ApiError::NotFound(format!("no upload {raw}")))
+    }
+}
+
+/// What was wrong with a path parameter: the domain's message when a `parse` refused it.
+fn path_message(rejection: &PathRejection) -> String {
+    use axum::extract::path::ErrorKind;
+    match rejection {
+        PathRejection::FailedToDeserializePathParams(error) => match error.kind() {
+            ErrorKind::Message(message) => message.clone(),
+            _ => error.body_text(),
+        },
+        other => other.body_text(),
+    }
+}
+
+/// What was wrong with the query string: the innermost cause (the domain's message).
+fn query_message(rejection: &QueryRejection) -> String {
+    let mut cause: &dyn std::error::Error = rejection;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    format!("invalid query string: {cause}")
 }

@@ -1,7 +1,7 @@
 //! `/healthz` (alive), `/readyz` (database and storage really answer), `/metrics` (Prometheus).
 
 use super::error::ApiResult;
-use crate::app::AppState;
+use super::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;

@@ -1,22 +1,21 @@
 //! HTTP layer (axum only, thin): extract -> call pipeline/db -> map to DTOs; errors as problem+json.
 
 pub mod admission;
-mod body_rate;
 mod catalog;
 pub mod error;
 pub mod extract;
 mod head_limit;
 mod health;
-mod multipart;
 pub mod openapi;
 pub mod problems;
 mod query;
 pub mod serve;
+mod state;
 mod uploads;
 
+pub use state::AppState;
 pub use uploads::{UploadDto, UploadListDto};
 
-use crate::app::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -49,6 +48,19 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(catalog::router())
         .merge(query::router())
         .merge(health::router())
+}
+
+/// The complete OpenAPI document, as served at `/openapi.json` and committed as
+/// `openapi/openapi.json`: the routes' annotations, then what holds for every operation alike.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::refined(api_router().split_for_parts().1)
+}
+
+/// [`openapi_document`] as pretty JSON with a trailing newline (the committed file's exact form).
+pub fn openapi_json() -> String {
+    let mut text = openapi_document().to_pretty_json().expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
 }
 
 /// The complete service: routes, docs, fallbacks and the tower-http layers.

@@ -111,7 +111,10 @@ mod tests {
         let sources = [
             include_str!("error.rs"),
             include_str!("query.rs"),
-            include_str!("uploads.rs"),
+            include_str!("uploads/mod.rs"),
+            include_str!("uploads/body.rs"),
+            include_str!("uploads/multipart.rs"),
+            include_str!("admission.rs"),
             include_str!("head_limit.rs"),
             include_str!("serve.rs"),
         ];

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::AuthUser;
-use crate::app::AppState;
+use super::AppState;
 use crate::domain::Role;
 use crate::query::{to_json, write_csv, QueryError};
 use axum::extract::State;
@@ -93,14 +93,7 @@ async fn run_query(
     Json(request): Json<QueryRequest>,
 ) -> ApiResult<Response> {
     user.require(&[Role::Analyst, Role::Admin])?;
-    let output = match &state.athena {
-        Some(athena) => athena.execute(&request.sql).await,
-        None => {
-            let tables = crate::app::table_sources(state.catalog.as_ref()).await?;
-            state.query.execute(&request.sql, &tables).await
-        }
-    }
-    .map_err(query_error)?;
+    let output = state.sql.execute(&request.sql).await.map_err(query_error)?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -5,6 +5,7 @@
 use super::{Pipeline, PipelineError};
 use crate::db::UploadRecord;
 use crate::ingest::IngestError;
+use crate::storage::StorageError;
 use tokio::io::AsyncReadExt;
 
 /// Bytes of the original read at most to find its header line: the record limit plus slack
@@ -21,12 +22,16 @@ impl Pipeline {
         let mut prefix = Vec::new();
         let reader = self.store.get(raw_key).await?;
         let limit = header_prefix_bytes(self.options.max_record_bytes);
-        reader.take(limit).read_to_end(&mut prefix).await.map_err(|e| PipelineError::Internal(e.into()))?;
+        reader
+            .take(limit)
+            .read_to_end(&mut prefix)
+            .await
+            .map_err(|source| StorageError::Unavailable { action: format!("reading {raw_key}"), source })?;
         let options = self.options.clone();
         let header = tokio::task::spawn_blocking(move || crate::ingest::rejected_header(&prefix[..], &options))
             .await
-            .map_err(|e| PipelineError::Internal(IngestError::Io(std::io::Error::other(e))))?
-            .map_err(PipelineError::Internal)?;
+            .map_err(|stopped| PipelineError::Internal(IngestError::Io(std::io::Error::other(stopped))))?
+            .map_err(PipelineError::processing)?;
         Ok(Some(header))
     }
 }

@@ -2,8 +2,10 @@
 //! HTTP tests cannot reach through configuration.
 
 use super::*;
-use crate::app::{ingest_options, Backends};
-use std::collections::BTreeMap;
+use crate::catalog::{EmbeddedCatalog, SALES_TABLE};
+use crate::db::DbOptions;
+use crate::storage::layout;
+use crate::storage::LocalFs;
 
 /// `rows` sales rows for `date`; the transaction ids in `repeats` appear a second time at the end.
 fn body(date: &str, rows: usize, repeats: &[usize]) -> String {
@@ -26,21 +28,14 @@ async fn a_file_past_the_key_budget_is_read_again_from_its_archive_with_the_same
     // Arrange: a pipeline that keeps only 16 transaction ids in memory, so the ingest spills
     // and must re-open the archived raw file once the archive (running alongside) is complete.
     let temp = tempfile::tempdir().unwrap();
-    let env = BTreeMap::from([
-        ("SHOPLAKE_STORAGE".to_string(), temp.path().join("data").display().to_string()),
-        ("SHOPLAKE_JWT_SECRET".to_string(), "pipeline-test-secret-pipeline-test-secret".to_string()),
-    ]);
-    let settings = crate::config::load(None, &env).unwrap();
-    let backends = Backends::open(&settings).await.unwrap();
-    let options = IngestOptions { max_unique_in_memory: 16, batch_rows: 64, ..ingest_options(&settings).unwrap() };
-    let pipeline = Pipeline::new(
-        backends.db.clone(),
-        backends.store.clone(),
-        backends.catalog.clone(),
-        Arc::default(),
-        settings.max_upload_bytes,
-        options,
-    );
+    let store: Arc<dyn BlobStore> = Arc::new(LocalFs::open(temp.path().join("data")).await.unwrap());
+    let database_url = format!("sqlite://{}", temp.path().join("state.db").display());
+    let db = Db::connect(&database_url, &DbOptions::default()).await.unwrap();
+    db.migrate().await.unwrap();
+    let catalog: Arc<dyn Catalog> = Arc::new(EmbeddedCatalog::new(db.clone()));
+    catalog.ensure_table(SALES_TABLE, &store.url_of(layout::PROCESSED_PREFIX)).await.unwrap();
+    let options = IngestOptions { max_unique_in_memory: 16, batch_rows: 64, ..IngestOptions::default() };
+    let pipeline = Pipeline::new(db, store.clone(), catalog, Arc::default(), 1 << 30, options);
     let incoming = Incoming {
         shop: ShopId::parse("001").unwrap(),
         date: SalesDate::parse("2025-07-30").unwrap(),
@@ -60,6 +55,6 @@ async fn a_file_past_the_key_budget_is_read_again_from_its_archive_with_the_same
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(parquet)).unwrap();
     assert_eq!(reader.metadata().file_metadata().num_rows(), 2_000);
-    let leftovers: Vec<_> = std::fs::read_dir(backends.store.scratch_dir()).unwrap().collect();
+    let leftovers: Vec<_> = std::fs::read_dir(store.scratch_dir()).unwrap().collect();
     assert!(leftovers.is_empty(), "scratch files left behind: {leftovers:?}");
 }

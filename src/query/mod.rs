@@ -15,6 +15,8 @@ mod error;
 mod functions;
 /// The read-only check on the parsed statement.
 mod guard;
+/// `SqlEngine`: the one way callers run SQL (embedded over the catalog, or Athena).
+mod lake;
 /// Bounds on a statement's text and tree.
 mod limits;
 /// `QueryOutput`, column types in SQL words, JSON and CSV encodings.
@@ -30,6 +32,7 @@ pub use engine::{QueryEngine, QueryLimits, TableSource};
 pub use error::QueryError;
 pub use functions::MAX_FUNCTION_OUTPUT_BYTES;
 pub use guard::check_read_only;
+pub use lake::{table_sources, EmbeddedSql, SqlEngine};
 pub use limits::SqlLimits;
 pub use output::{sql_type_name, to_json, write_csv, ColumnInfo, QueryOutput};
 pub use stats::QueryStats;

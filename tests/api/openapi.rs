@@ -6,7 +6,7 @@ const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.js
 
 #[test]
 fn committed_openapi_document_matches_the_code() {
-    let generated = shoplake::http::openapi::document_json();
+    let generated = shoplake::http::openapi_json();
     if std::env::var("UPDATE_OPENAPI").is_ok() {
         std::fs::write(COMMITTED, &generated).unwrap();
     }
@@ -69,7 +69,7 @@ fn operations(doc: &serde_json::Value) -> Vec<(String, String, serde_json::Value
 
 #[test]
 fn every_response_has_a_description_an_example_and_the_request_id_header() {
-    let doc = serde_json::to_value(shoplake::http::openapi::document()).unwrap();
+    let doc = serde_json::to_value(shoplake::http::openapi_document()).unwrap();
     for (method, path, operation) in operations(&doc) {
         let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
         let responses = operation["responses"].as_object().unwrap();

@@ -37,22 +37,9 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The complete document, as served at `/openapi.json` and committed as `openapi/openapi.json`:
-/// the routes' annotations, then what holds for every operation alike ([`refine`]).
-pub fn document() -> utoipa::openapi::OpenApi {
-    refined(super::api_router().split_for_parts().1)
-}
-
 /// The document the routes' annotations collected, refined ([`refine`]).
 pub fn refined(collected: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut json = serde_json::to_value(&collected).expect("the OpenAPI document serialises");
     refine::refine(&mut json);
     serde_json::from_value(json).expect("the refined document is an OpenAPI document")
-}
-
-/// The document as pretty JSON with a trailing newline (the committed file's exact form).
-pub fn document_json() -> String {
-    let mut text = document().to_pretty_json().expect("the OpenAPI document serialises");
-    text.push('\n');
-    text
 }

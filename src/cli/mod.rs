@@ -177,15 +177,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sql { sql, format } => {
             crate::telemetry::init(settings.log_format, "warn");
             let backends = Backends::open(&settings).await?;
-            let output = match crate::app::athena_engine(&settings).await {
-                Some(athena) => athena.execute(&sql).await,
-                None => {
-                    let tables =
-                        crate::app::table_sources(backends.catalog.as_ref()).await.map_err(anyhow::Error::from)?;
-                    crate::app::query_engine(&settings, backends.store.as_ref())?.execute(&sql, &tables).await
-                }
-            }
-            .map_err(anyhow::Error::from)?;
+            let engine = crate::app::sql_engine(&settings, backends.store.as_ref(), backends.catalog.clone()).await?;
+            let output = engine.execute(&sql).await.map_err(anyhow::Error::from)?;
             match format {
                 SqlFormat::Table => {
                     let table =
@@ -248,7 +241,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             );
         }
         Command::Openapi => {
-            print!("{}", crate::http::openapi::document_json());
+            print!("{}", crate::http::openapi_json());
         }
     }
     Ok(())

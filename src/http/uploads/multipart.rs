@@ -2,7 +2,7 @@
 //! nothing after it. The file part is handed over as a stream that, at its end, checks that no
 //! part follows, so a second file (or a late `date`) fails the upload before it is committed.
 
-use super::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use bytes::Bytes;
 use futures_util::Stream;
 use multer::{Constraints, Field, Multipart, SizeLimit};
@@ -90,7 +90,7 @@ fn io_error(error: multer::Error) -> std::io::Error {
 /// A multer error before the file part, as the answer to the client.
 fn form_error(error: multer::Error) -> ApiError {
     match io_error(error) {
-        io if io.kind() == std::io::ErrorKind::TimedOut => super::uploads::body_timeout(),
+        io if io.kind() == std::io::ErrorKind::TimedOut => super::body::body_timeout(),
         io if io.kind() == std::io::ErrorKind::InvalidData => ApiError::BadRequest(io.to_string()),
         io => ApiError::BadRequest(format!("the multipart body could not be read: {io}")),
     }

@@ -1,0 +1,192 @@
+//! The ingest's verdict on an upload in `processing`, turned into its end: the whole file
+//! refused (`rejected`), a failure that is not the file's fault (`failed`), or the table's
+//! schema widened, the rejected rows stored and the partition committed.
+
+use super::commit::Commit;
+use super::error::{Halt, PipelineError, Stop};
+use super::locks::ShopDayGuard;
+use super::{process, Incoming, Pipeline};
+use crate::catalog::types::{columns_of, fingerprint};
+use crate::catalog::{CatalogError, ColumnDef, PartitionInfo, SALES_TABLE};
+use crate::db::IngestResult;
+use crate::domain::{UploadId, UploadStatus};
+use crate::ingest::{IngestError, IngestReport};
+use crate::storage::{layout, PutMode, StorageResult};
+
+impl Pipeline {
+    /// Takes the ingest's outcome for an upload in `processing` and commits the partition; the
+    /// caller holds the shop-day lock (`shop_day`). `previous` is the shop-day's current upload,
+    /// which a success supersedes. `may_hold_partition`: an earlier attempt at this upload may
+    /// have written the partition file (see [`Pipeline::commit_partition`]).
+    pub(super) async fn process(
+        &self,
+        id: UploadId,
+        incoming: &Incoming,
+        shop_day: &mut ShopDayGuard,
+        previous: Option<UploadId>,
+        ingested: StorageResult<process::Ingested>,
+        may_hold_partition: bool,
+    ) -> Result<(), PipelineError> {
+        match self.judge(id, incoming, shop_day, previous, ingested, may_hold_partition).await {
+            Ok(()) => Ok(()),
+            Err(Halt::End(stop)) => Err(self.end(id, UploadStatus::Processing, stop).await),
+            Err(Halt::Error(error)) => Err(error),
+        }
+    }
+
+    async fn judge(
+        &self,
+        id: UploadId,
+        incoming: &Incoming,
+        shop_day: &mut ShopDayGuard,
+        previous: Option<UploadId>,
+        ingested: StorageResult<process::Ingested>,
+        may_hold_partition: bool,
+    ) -> Result<(), Halt> {
+        let uploads = self.db.uploads();
+        let (scratch, verdict) = ingested
+            .map_err(|storage| Stop::failed(format!("reading the archived file failed: {storage}"), storage))?;
+        let rejected_key = layout::rejected_key(&incoming.shop, &incoming.date, &id);
+        let report = match verdict {
+            Ok(report) => report,
+            Err(IngestError::TooManyRejected { report, .. }) => {
+                let problem = IngestError::TooManyRejected {
+                    fraction: rejected_fraction(&report),
+                    limit: self.options.max_rejected_fraction,
+                    report: report.clone(),
+                }
+                .to_string();
+                // Keep the rejected rows so the shop can see what to fix; processed/ is untouched.
+                let stored = self.store.put_file(&rejected_key, &scratch.rejected, PutMode::Replace).await;
+                let result = ingest_result(&report, stored.is_ok().then(|| rejected_key.clone()));
+                uploads.record_result(&id, &result).await?;
+                return Err(Stop::rejected(problem, id, report.errors).into());
+            }
+            Err(
+                error @ (IngestError::Io(_) | IngestError::Parquet(_) | IngestError::Arrow(_) | IngestError::Schema(_)),
+            ) => {
+                let problem = format!("processing failed: {error}");
+                return Err(Stop::failed(problem, PipelineError::processing(error)).into());
+            }
+            Err(too_large @ IngestError::DecompressedTooLarge { .. }) => {
+                let problem = too_large.to_string();
+                let error = PipelineError::DecompressedTooLarge { problem: problem.clone(), upload_id: id };
+                return Err(Stop { status: UploadStatus::Rejected, problem, error }.into());
+            }
+            Err(file_level) => return Err(Stop::rejected(file_level.to_string(), id, Vec::new()).into()),
+        };
+
+        // The table's schema takes this file's columns (added, or widened where safe) before the
+        // file becomes visible; a type conflict rejects the file and changes nothing.
+        let file_columns = columns_of(&report.schema).map_err(PipelineError::from)?;
+        if let Some(problem) = self.widening_problem(&file_columns).await? {
+            return Err(Stop::rejected(problem, id, Vec::new()).into());
+        }
+        match self.catalog.evolve_schema(SALES_TABLE, &file_columns).await {
+            Ok(_) => {}
+            Err(conflict @ (CatalogError::TypeConflict { .. } | CatalogError::UnsupportedType { .. })) => {
+                let problem = format!("the file does not fit the table {SALES_TABLE}: {conflict}");
+                return Err(Stop::rejected(problem, id, Vec::new()).into());
+            }
+            Err(other) => return Err(Stop::failed(format!("catalog failed: {other}"), other).into()),
+        }
+
+        let stored_rejected = if report.rows_rejected > 0 {
+            self.put_or_fail(id, &rejected_key, &scratch.rejected).await?;
+            Some(rejected_key)
+        } else {
+            None
+        };
+        uploads.record_result(&id, &ingest_result(&report, stored_rejected)).await?;
+
+        let partition = PartitionInfo {
+            shop_id: incoming.shop.to_string(),
+            date: incoming.date.to_string(),
+            location: layout::processed_key(&incoming.shop, &incoming.date),
+            rows: report.rows_accepted,
+            bytes: report.parquet_bytes,
+            schema_fingerprint: fingerprint(&file_columns),
+            updated_at: String::new(),
+        };
+        let commit = Commit { id, incoming, parquet: &scratch.parquet, partition, may_hold_partition };
+        Ok(self.commit_partition(commit, shop_day, previous).await?)
+    }
+
+    /// Stores `path` under `key`; if storage fails, the upload (in `processing`) ends `failed`.
+    pub(super) async fn put_or_fail(
+        &self,
+        id: UploadId,
+        key: &str,
+        path: &std::path::Path,
+    ) -> Result<(), PipelineError> {
+        match self.store.put_file(key, path, PutMode::Replace).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let stop = Stop::failed(format!("storage failed while writing {key}: {error}"), error);
+                Err(self.end(id, UploadStatus::Processing, stop).await)
+            }
+        }
+    }
+
+    /// Why this file's unknown columns may not widen the table, if they may not: more new
+    /// columns than one upload may add, or a table wider than allowed.
+    async fn widening_problem(&self, file_columns: &[ColumnDef]) -> Result<Option<String>, PipelineError> {
+        let tables = self.catalog.table_schemas().await?;
+        let mut table: Vec<String> = tables
+            .iter()
+            .find(|t| t.name == SALES_TABLE)
+            .map(|t| t.columns.iter().map(|c| c.name.to_lowercase()).collect())
+            .unwrap_or_default();
+        // The schema's own columns are never new, whether or not a file has brought them yet.
+        for column in &self.options.schema.columns {
+            if !table.contains(&column.name.to_lowercase()) {
+                table.push(column.name.to_lowercase());
+            }
+        }
+        let new: Vec<&str> =
+            file_columns.iter().map(|c| c.name.as_str()).filter(|n| !table.contains(&n.to_lowercase())).collect();
+        let limits = self.schema_limits;
+        let shown = || {
+            let mut list = new.iter().take(5).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            if new.len() > 5 {
+                list.push_str(", ...");
+            }
+            list
+        };
+        if new.len() > limits.max_new_columns {
+            return Ok(Some(format!(
+                "the file has {} columns the table {SALES_TABLE} does not have ({}), more than the {} new columns one upload may add; remove the columns you do not need",
+                new.len(),
+                shown(),
+                limits.max_new_columns
+            )));
+        }
+        if !new.is_empty() && table.len() + new.len() > limits.max_table_columns {
+            return Ok(Some(format!(
+                "the file's new columns ({}) would make the table {SALES_TABLE} {} columns wide, more than its limit of {}; remove the columns you do not need",
+                shown(),
+                table.len() + new.len(),
+                limits.max_table_columns
+            )));
+        }
+        Ok(None)
+    }
+}
+
+fn rejected_fraction(report: &IngestReport) -> f64 {
+    if report.rows_total == 0 {
+        0.0
+    } else {
+        report.rows_rejected as f64 / report.rows_total as f64
+    }
+}
+
+fn ingest_result(report: &IngestReport, rejected_key: Option<String>) -> IngestResult {
+    IngestResult {
+        rows_total: report.rows_total,
+        rows_accepted: report.rows_accepted,
+        rows_rejected: report.rows_rejected,
+        errors_json: serde_json::to_string(&report.errors).expect("row errors serialise"),
+        rejected_key,
+    }
+}
