@@ -46,6 +46,7 @@ pub struct PartitionListDto {
 
 /// Query of the partition list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PartitionQuery {
     /// Page size, 1 to 1000 (default 500).
     #[param(minimum = 1, maximum = 1000)]

@@ -88,6 +88,7 @@ pub struct UploadListDto {
 
 /// Query of the upload route.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The shop-day, `YYYY-MM-DD` (or a `date` part before the `file` part of a multipart body).
     #[param(value_type = Option<String>)]
@@ -96,6 +97,7 @@ pub struct UploadQuery {
 
 /// Query of the list route.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only uploads for this shop-day.
     #[param(value_type = Option<String>)]
