@@ -17,54 +17,46 @@ impl Pipeline {
         body: &mut (dyn AsyncRead + Send + Unpin),
         copies: tokio::sync::mpsc::Sender<bytes::Bytes>,
     ) -> Result<(String, DigestSummary), PipelineError> {
-        match self.try_archive(id, incoming, body, copies).await {
-            Ok(archived) => Ok(archived),
-            Err(Halt::End(stop)) => Err(self.end(id, UploadStatus::Received, stop).await),
-            Err(Halt::Error(error)) => Err(error),
-        }
-    }
-
-    async fn try_archive(
-        &self,
-        id: UploadId,
-        incoming: &Incoming,
-        body: &mut (dyn AsyncRead + Send + Unpin),
-        copies: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    ) -> Result<(String, DigestSummary), Halt> {
-        let interrupted = |source: std::io::Error| {
-            Stop::failed(
-                "the upload was interrupted before the body was complete".into(),
-                PipelineError::Interrupted { source, upload_id: id },
-            )
-        };
-        // Peek the first bytes to name the archive `.csv` or `.csv.gz` by content, not by header.
-        let mut head = Vec::with_capacity(2);
-        while head.len() < 2 {
-            let mut byte = [0u8; 1];
-            match body.read(&mut byte).await {
-                Ok(0) => break,
-                Ok(_) => head.push(byte[0]),
-                Err(source) => return Err(interrupted(source).into()),
+        let archived: Result<_, Halt> = async {
+            let interrupted = |source: std::io::Error| {
+                Stop::failed(
+                    "the upload was interrupted before the body was complete".into(),
+                    PipelineError::Interrupted { source, upload_id: id },
+                )
+            };
+            // Peek the first bytes to name the archive `.csv` or `.csv.gz` by content, not by header.
+            let mut head = Vec::with_capacity(2);
+            while head.len() < 2 {
+                let mut byte = [0u8; 1];
+                match body.read(&mut byte).await {
+                    Ok(0) => break,
+                    Ok(_) => head.push(byte[0]),
+                    Err(source) => return Err(interrupted(source).into()),
+                }
             }
-        }
-        let gzip = head == [0x1f, 0x8b];
-        let raw_key = layout::raw_key(&incoming.shop, &incoming.date, &id, gzip);
-        let chained = std::io::Cursor::new(head).chain(body);
-        let mut reader = DigestReader::new(tee::TeeReader::new(chained, copies), self.max_upload_bytes);
-        let stored = self.store.put_stream(&raw_key, &mut reader, PutMode::CreateNew).await;
-        let summary = reader.summary();
-        match stored {
-            Ok(_) => {}
-            Err(StorageError::Source(_)) if summary.over_limit => {
-                let limit = self.max_upload_bytes;
-                let problem = format!("the body is larger than the limit of {limit} bytes");
-                return Err(Stop::failed(problem, PipelineError::TooLarge { limit, upload_id: id }).into());
+            let gzip = head == [0x1f, 0x8b];
+            let raw_key = layout::raw_key(&incoming.shop, &incoming.date, &id, gzip);
+            let chained = std::io::Cursor::new(head).chain(body);
+            let mut reader = DigestReader::new(tee::TeeReader::new(chained, copies), self.max_upload_bytes);
+            let stored = self.store.put_stream(&raw_key, &mut reader, PutMode::CreateNew).await;
+            let summary = reader.summary();
+            match stored {
+                Ok(_) => {}
+                Err(StorageError::Source(_)) if summary.over_limit => {
+                    let limit = self.max_upload_bytes;
+                    let problem = format!("the body is larger than the limit of {limit} bytes");
+                    return Err(Stop::failed(problem, PipelineError::TooLarge { limit, upload_id: id }).into());
+                }
+                Err(StorageError::Source(source)) => return Err(interrupted(source).into()),
+                Err(other) => {
+                    return Err(Stop::failed(format!("storage failed while archiving: {other}"), other).into())
+                }
             }
-            Err(StorageError::Source(source)) => return Err(interrupted(source).into()),
-            Err(other) => return Err(Stop::failed(format!("storage failed while archiving: {other}"), other).into()),
+            self.metrics.add_bytes_received(summary.bytes);
+            self.db.uploads().record_archive(&id, summary.bytes, &summary.sha256_hex, &raw_key).await?;
+            Ok((raw_key, summary))
         }
-        self.metrics.add_bytes_received(summary.bytes);
-        self.db.uploads().record_archive(&id, summary.bytes, &summary.sha256_hex, &raw_key).await?;
-        Ok((raw_key, summary))
+        .await;
+        self.settle(id, UploadStatus::Received, archived).await
     }
 }

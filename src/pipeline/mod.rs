@@ -29,7 +29,7 @@ use crate::ingest::{IngestError, IngestOptions};
 use crate::metrics::Metrics;
 use crate::storage::{BlobStore, StorageError, StorageResult};
 use active::ActiveUploads;
-use error::Stop;
+use error::{Halt, Stop};
 use locks::{ShopDayGuard, ShopDayLocks};
 use std::sync::Arc;
 use tokio::io::AsyncRead;
@@ -286,6 +286,15 @@ impl Pipeline {
     async fn end(&self, id: UploadId, from: UploadStatus, stop: Stop) -> PipelineError {
         self.finish(id, from, stop.status, &stop.problem).await;
         stop.error
+    }
+
+    /// The result of a step on upload `id` (in `from`) that may have halted: an end is recorded.
+    async fn settle<T>(&self, id: UploadId, from: UploadStatus, step: Result<T, Halt>) -> Result<T, PipelineError> {
+        match step {
+            Ok(value) => Ok(value),
+            Err(Halt::End(stop)) => Err(self.end(id, from, stop).await),
+            Err(Halt::Error(error)) => Err(error),
+        }
     }
 
     /// Records a terminal status; a failure to record is logged (the reconciler repairs it).

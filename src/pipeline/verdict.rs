@@ -27,89 +27,80 @@ impl Pipeline {
         ingested: StorageResult<process::Ingested>,
         may_hold_partition: bool,
     ) -> Result<(), PipelineError> {
-        match self.judge(id, incoming, shop_day, previous, ingested, may_hold_partition).await {
-            Ok(()) => Ok(()),
-            Err(Halt::End(stop)) => Err(self.end(id, UploadStatus::Processing, stop).await),
-            Err(Halt::Error(error)) => Err(error),
-        }
-    }
-
-    async fn judge(
-        &self,
-        id: UploadId,
-        incoming: &Incoming,
-        shop_day: &mut ShopDayGuard,
-        previous: Option<UploadId>,
-        ingested: StorageResult<process::Ingested>,
-        may_hold_partition: bool,
-    ) -> Result<(), Halt> {
-        let uploads = self.db.uploads();
-        let (scratch, verdict) = ingested
-            .map_err(|storage| Stop::failed(format!("reading the archived file failed: {storage}"), storage))?;
-        let rejected_key = layout::rejected_key(&incoming.shop, &incoming.date, &id);
-        let report = match verdict {
-            Ok(report) => report,
-            Err(IngestError::TooManyRejected { report, .. }) => {
-                let problem = IngestError::TooManyRejected {
-                    fraction: rejected_fraction(&report),
-                    limit: self.options.max_rejected_fraction,
-                    report: report.clone(),
+        let judged: Result<(), Halt> = async {
+            let uploads = self.db.uploads();
+            let (scratch, verdict) = ingested
+                .map_err(|storage| Stop::failed(format!("reading the archived file failed: {storage}"), storage))?;
+            let rejected_key = layout::rejected_key(&incoming.shop, &incoming.date, &id);
+            let report = match verdict {
+                Ok(report) => report,
+                Err(IngestError::TooManyRejected { report, .. }) => {
+                    let problem = IngestError::TooManyRejected {
+                        fraction: rejected_fraction(&report),
+                        limit: self.options.max_rejected_fraction,
+                        report: report.clone(),
+                    }
+                    .to_string();
+                    // Keep the rejected rows so the shop can see what to fix; processed/ is untouched.
+                    let stored = self.store.put_file(&rejected_key, &scratch.rejected, PutMode::Replace).await;
+                    let result = ingest_result(&report, stored.is_ok().then(|| rejected_key.clone()));
+                    uploads.record_result(&id, &result).await?;
+                    return Err(Stop::rejected(problem, id, report.errors).into());
                 }
-                .to_string();
-                // Keep the rejected rows so the shop can see what to fix; processed/ is untouched.
-                let stored = self.store.put_file(&rejected_key, &scratch.rejected, PutMode::Replace).await;
-                let result = ingest_result(&report, stored.is_ok().then(|| rejected_key.clone()));
-                uploads.record_result(&id, &result).await?;
-                return Err(Stop::rejected(problem, id, report.errors).into());
-            }
-            Err(
-                error @ (IngestError::Io(_) | IngestError::Parquet(_) | IngestError::Arrow(_) | IngestError::Schema(_)),
-            ) => {
-                let problem = format!("processing failed: {error}");
-                return Err(Stop::failed(problem, PipelineError::processing(error)).into());
-            }
-            Err(too_large @ IngestError::DecompressedTooLarge { .. }) => {
-                let problem = too_large.to_string();
-                let error = PipelineError::DecompressedTooLarge { problem: problem.clone(), upload_id: id };
-                return Err(Stop { status: UploadStatus::Rejected, problem, error }.into());
-            }
-            Err(file_level) => return Err(Stop::rejected(file_level.to_string(), id, Vec::new()).into()),
-        };
+                Err(
+                    error @ (IngestError::Io(_)
+                    | IngestError::Parquet(_)
+                    | IngestError::Arrow(_)
+                    | IngestError::Schema(_)),
+                ) => {
+                    let problem = format!("processing failed: {error}");
+                    return Err(Stop::failed(problem, PipelineError::processing(error)).into());
+                }
+                Err(too_large @ IngestError::DecompressedTooLarge { .. }) => {
+                    let problem = too_large.to_string();
+                    let error = PipelineError::DecompressedTooLarge { problem: problem.clone(), upload_id: id };
+                    return Err(Stop { status: UploadStatus::Rejected, problem, error }.into());
+                }
+                Err(file_level) => return Err(Stop::rejected(file_level.to_string(), id, Vec::new()).into()),
+            };
 
-        // The table's schema takes this file's columns (added, or widened where safe) before the
-        // file becomes visible; a type conflict rejects the file and changes nothing.
-        let file_columns = columns_of(&report.schema).map_err(PipelineError::from)?;
-        if let Some(problem) = self.widening_problem(&file_columns).await? {
-            return Err(Stop::rejected(problem, id, Vec::new()).into());
-        }
-        match self.catalog.evolve_schema(SALES_TABLE, &file_columns).await {
-            Ok(_) => {}
-            Err(conflict @ (CatalogError::TypeConflict { .. } | CatalogError::UnsupportedType { .. })) => {
-                let problem = format!("the file does not fit the table {SALES_TABLE}: {conflict}");
+            // The table's schema takes this file's columns (added, or widened where safe) before the
+            // file becomes visible; a type conflict rejects the file and changes nothing.
+            let file_columns = columns_of(&report.schema).map_err(PipelineError::from)?;
+            if let Some(problem) = self.widening_problem(&file_columns).await? {
                 return Err(Stop::rejected(problem, id, Vec::new()).into());
             }
-            Err(other) => return Err(Stop::failed(format!("catalog failed: {other}"), other).into()),
+            match self.catalog.evolve_schema(SALES_TABLE, &file_columns).await {
+                Ok(_) => {}
+                Err(conflict @ (CatalogError::TypeConflict { .. } | CatalogError::UnsupportedType { .. })) => {
+                    let problem = format!("the file does not fit the table {SALES_TABLE}: {conflict}");
+                    return Err(Stop::rejected(problem, id, Vec::new()).into());
+                }
+                Err(other) => return Err(Stop::failed(format!("catalog failed: {other}"), other).into()),
+            }
+
+            let stored_rejected = if report.rows_rejected > 0 {
+                self.put_or_fail(id, &rejected_key, &scratch.rejected).await?;
+                Some(rejected_key)
+            } else {
+                None
+            };
+            uploads.record_result(&id, &ingest_result(&report, stored_rejected)).await?;
+
+            let partition = PartitionInfo {
+                shop_id: incoming.shop.to_string(),
+                date: incoming.date.to_string(),
+                location: layout::processed_key(&incoming.shop, &incoming.date),
+                rows: report.rows_accepted,
+                bytes: report.parquet_bytes,
+                schema_fingerprint: fingerprint(&file_columns),
+                updated_at: String::new(),
+            };
+            let commit = Commit { id, incoming, parquet: &scratch.parquet, partition, may_hold_partition };
+            Ok(self.commit_partition(commit, shop_day, previous).await?)
         }
-
-        let stored_rejected = if report.rows_rejected > 0 {
-            self.put_or_fail(id, &rejected_key, &scratch.rejected).await?;
-            Some(rejected_key)
-        } else {
-            None
-        };
-        uploads.record_result(&id, &ingest_result(&report, stored_rejected)).await?;
-
-        let partition = PartitionInfo {
-            shop_id: incoming.shop.to_string(),
-            date: incoming.date.to_string(),
-            location: layout::processed_key(&incoming.shop, &incoming.date),
-            rows: report.rows_accepted,
-            bytes: report.parquet_bytes,
-            schema_fingerprint: fingerprint(&file_columns),
-            updated_at: String::new(),
-        };
-        let commit = Commit { id, incoming, parquet: &scratch.parquet, partition, may_hold_partition };
-        Ok(self.commit_partition(commit, shop_day, previous).await?)
+        .await;
+        self.settle(id, UploadStatus::Processing, judged).await
     }
 
     /// Stores `path` under `key`; if storage fails, the upload (in `processing`) ends `failed`.

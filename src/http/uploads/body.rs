@@ -102,7 +102,21 @@ impl UploadBody {
         idempotency_key: Option<String>,
     ) -> ApiResult<Outcome> {
         let too_slow = self.rate.clone();
-        match self.accept(pipeline, settings, shop, date, idempotency_key).await {
+        let accepted: ApiResult<Outcome> = async {
+            let (date, filename, file) = match self.shape {
+                Shape::File { filename } => (date, filename, self.stream),
+                Shape::Form { boundary, max_form_bytes } => {
+                    let form = multipart::file_form(self.stream, boundary, max_form_bytes).await?;
+                    let date = resolve_form_date(form.date.as_deref(), date, settings)?;
+                    (date, form.file_name.as_deref().map(sanitize_filename), form.body)
+                }
+            };
+            let date = date.ok_or_else(missing_date)?;
+            let mut reader = StreamReader::new(file);
+            Ok(pipeline.accept(Incoming { shop, date, filename, idempotency_key }, &mut reader).await?)
+        }
+        .await;
+        match accepted {
             Err(_) if too_slow.tripped() => Err(ApiError::Problem {
                 status: StatusCode::REQUEST_TIMEOUT,
                 kind: "body-too-slow",
@@ -111,42 +125,25 @@ impl UploadBody {
             other => other,
         }
     }
+}
 
-    async fn accept(
-        self,
-        pipeline: &Pipeline,
-        settings: &Settings,
-        shop: ShopId,
-        date: Option<SalesDate>,
-        idempotency_key: Option<String>,
-    ) -> ApiResult<Outcome> {
-        let (date, filename, file) = match self.shape {
-            Shape::File { filename } => (date, filename, self.stream),
-            Shape::Form { boundary, max_form_bytes } => {
-                let form = multipart::file_form(self.stream, boundary, max_form_bytes).await?;
-                let date = match (&form.date, date) {
-                    (None, date) => date,
-                    (Some(text), query_date) => {
-                        let part_date = SalesDate::parse(text).map_err(|e| ApiError::BadRequest(e.0))?;
-                        match query_date {
-                            Some(query_date) if query_date != part_date => {
-                                return Err(ApiError::BadRequest(format!(
-                                    "the 'date' part ({part_date}) and ?date= ({query_date}) disagree; send the shop-day once"
-                                )))
-                            }
-                            _ => {
-                                check_date_window(&part_date, settings)?;
-                                Some(part_date)
-                            }
-                        }
-                    }
-                };
-                (date, form.file_name.as_deref().map(sanitize_filename), form.body)
-            }
-        };
-        let date = date.ok_or_else(missing_date)?;
-        let mut reader = StreamReader::new(file);
-        Ok(pipeline.accept(Incoming { shop, date, filename, idempotency_key }, &mut reader).await?)
+/// The shop-day of a form: its `date` part (checked against the accepted window) must agree
+/// with `?date=` when both are sent.
+fn resolve_form_date(
+    part: Option<&str>,
+    query_date: Option<SalesDate>,
+    settings: &Settings,
+) -> ApiResult<Option<SalesDate>> {
+    let Some(text) = part else { return Ok(query_date) };
+    let part_date = SalesDate::parse(text).map_err(|e| ApiError::BadRequest(e.0))?;
+    match query_date {
+        Some(query_date) if query_date != part_date => Err(ApiError::BadRequest(format!(
+            "the 'date' part ({part_date}) and ?date= ({query_date}) disagree; send the shop-day once"
+        ))),
+        _ => {
+            check_date_window(&part_date, settings)?;
+            Ok(Some(part_date))
+        }
     }
 }
 
