@@ -19,12 +19,42 @@ use serde::Serialize;
 pub struct Handled {
     /// The object key as decoded from the event.
     pub key: String,
-    /// `created`, `duplicate`, `repeated` (already handled), `rejected`, or `skipped`.
-    pub outcome: String,
+    /// What became of the file.
+    pub outcome: RecordOutcome,
     /// The upload that records it, when there is one.
     pub upload_id: Option<String>,
     /// Why it was skipped or rejected.
     pub detail: Option<String>,
+}
+
+/// What became of one record's file; serialized (and logged) in lowercase: `created`,
+/// `duplicate`, `repeated`, `rejected`, `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordOutcome {
+    /// A new upload was recorded and processed.
+    Created,
+    /// A new upload with the same bytes as the shop-day's current one (nothing rewritten).
+    Duplicate,
+    /// The key was handled before (S3 delivers at least once): its first upload answers.
+    Repeated,
+    /// The file was refused for what it holds; its upload records why.
+    Rejected,
+    /// Not ours to handle (another event, bucket or area, or the API's own archive).
+    Skipped,
+}
+
+impl RecordOutcome {
+    /// The outcome as serialized and logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Duplicate => "duplicate",
+            Self::Repeated => "repeated",
+            Self::Rejected => "rejected",
+            Self::Skipped => "skipped",
+        }
+    }
 }
 
 /// A record's target once its key is understood.
@@ -55,7 +85,7 @@ pub async fn handle(
                 tracing::info!(reason, "S3 event record skipped");
                 handled.push(Handled {
                     key: decoded_key(record).unwrap_or_default(),
-                    outcome: "skipped".into(),
+                    outcome: RecordOutcome::Skipped,
                     upload_id: None,
                     detail: Some(reason),
                 });
@@ -65,17 +95,17 @@ pub async fn handle(
         let incoming =
             Incoming { shop: file.shop, date: file.date, filename: Some(file.filename), idempotency_key: None };
         let (outcome, upload_id, detail) = match pipeline.accept_stored(incoming, &file.key).await {
-            Ok(Outcome::Created(upload)) => ("created", Some(upload.id.to_string()), None),
-            Ok(Outcome::Duplicate(upload)) => ("duplicate", Some(upload.id.to_string()), None),
-            Ok(Outcome::Replayed(upload)) => ("repeated", Some(upload.id.to_string()), None),
+            Ok(Outcome::Created(upload)) => (RecordOutcome::Created, Some(upload.id.to_string()), None),
+            Ok(Outcome::Duplicate(upload)) => (RecordOutcome::Duplicate, Some(upload.id.to_string()), None),
+            Ok(Outcome::Replayed(upload)) => (RecordOutcome::Repeated, Some(upload.id.to_string()), None),
             Err(
                 PipelineError::Rejected { problem, upload_id, .. }
                 | PipelineError::DecompressedTooLarge { problem, upload_id },
-            ) => ("rejected", Some(upload_id.to_string()), Some(problem)),
+            ) => (RecordOutcome::Rejected, Some(upload_id.to_string()), Some(problem)),
             Err(other) => return Err(other),
         };
-        tracing::info!(key = %file.key, outcome, "S3 event record handled");
-        handled.push(Handled { key: file.key, outcome: outcome.into(), upload_id, detail: detail.map(String::from) });
+        tracing::info!(key = %file.key, outcome = outcome.as_str(), "S3 event record handled");
+        handled.push(Handled { key: file.key, outcome, upload_id, detail });
     }
     Ok(handled)
 }
@@ -148,6 +178,21 @@ mod tests {
             "object": {"key": key, "size": 10, "eTag": "abc", "sequencer": "0A1B"}}
         });
         serde_json::from_value(json).expect("an AWS-shaped record")
+    }
+
+    #[test]
+    fn outcomes_serialize_as_the_lowercase_words_they_log() {
+        use RecordOutcome::*;
+        for (outcome, word) in [
+            (Created, "created"),
+            (Duplicate, "duplicate"),
+            (Repeated, "repeated"),
+            (Rejected, "rejected"),
+            (Skipped, "skipped"),
+        ] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), word);
+            assert_eq!(outcome.as_str(), word);
+        }
     }
 
     #[test]

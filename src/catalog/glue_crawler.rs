@@ -21,9 +21,8 @@ use tokio::sync::Notify;
 pub struct CrawlStatus {
     /// The Glue crawler's name.
     pub crawler: String,
-    /// `idle`, `waiting` (quiet period before a start), `running` (a run is in flight), or
-    /// `retrying` (the last start failed; it is tried again after the quiet period).
-    pub state: String,
+    /// What the scheduler is doing now.
+    pub state: CrawlState,
     /// Whether uploads accepted since the last start still wait for a run.
     pub pending: bool,
     /// StartCrawler calls that started a run.
@@ -36,6 +35,23 @@ pub struct CrawlStatus {
     pub last_started_at: Option<String>,
     /// The last error from Glue, if the last attempt failed.
     pub last_error: Option<String>,
+}
+
+/// What the crawler scheduler is doing: `idle` (no crawl wanted), `waiting` (the quiet period
+/// before a start), `running` (a run is in flight), or `retrying` (the last start failed; it is
+/// tried again after the quiet period).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CrawlState {
+    /// No crawl wanted: waiting for an accepted upload.
+    #[default]
+    Idle,
+    /// The quiet period before a start (a burst of uploads makes one run).
+    Waiting,
+    /// A run is in flight.
+    Running,
+    /// The last start failed; it is tried again after the quiet period.
+    Retrying,
 }
 
 /// Starts the crawler after accepted uploads, coalesced. Cheap to clone.
@@ -55,7 +71,11 @@ impl CrawlScheduler {
     /// burst of requests; a run in flight is polled every `quiet` (at most 10 s).
     pub fn start(client: aws_sdk_glue::Client, crawler: &str, quiet: Duration) -> Self {
         let shared = Arc::new(Shared {
-            status: Mutex::new(CrawlStatus { crawler: crawler.to_owned(), state: "idle".into(), ..Default::default() }),
+            status: Mutex::new(CrawlStatus {
+                crawler: crawler.to_owned(),
+                state: CrawlState::Idle,
+                ..Default::default()
+            }),
             wake: Notify::new(),
         });
         tokio::spawn(run(client, crawler.to_owned(), quiet, Arc::clone(&shared)));
@@ -106,11 +126,11 @@ async fn run(client: aws_sdk_glue::Client, crawler: String, quiet: Duration, sha
     let poll = quiet.clamp(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         if !shared.status.lock().unwrap_or_else(|e| e.into_inner()).pending {
-            shared.update(|s| s.state = "idle".into());
+            shared.update(|s| s.state = CrawlState::Idle);
             shared.wake.notified().await;
         }
         // A burst of uploads: one run for all of them.
-        shared.update(|s| s.state = "waiting".into());
+        shared.update(|s| s.state = CrawlState::Waiting);
         tokio::time::sleep(quiet).await;
         if !shared.take_pending() {
             continue;
@@ -118,7 +138,7 @@ async fn run(client: aws_sdk_glue::Client, crawler: String, quiet: Duration, sha
         match client.start_crawler().name(&crawler).send().await {
             Ok(_) => shared.update(|s| {
                 s.starts += 1;
-                s.state = "running".into();
+                s.state = CrawlState::Running;
                 s.last_started_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                 s.last_error = None;
             }),
@@ -127,7 +147,7 @@ async fn run(client: aws_sdk_glue::Client, crawler: String, quiet: Duration, sha
                 shared.update(|s| {
                     s.found_running += 1;
                     s.pending = true;
-                    s.state = "running".into();
+                    s.state = CrawlState::Running;
                 });
             }
             Err(error) => {
@@ -136,7 +156,7 @@ async fn run(client: aws_sdk_glue::Client, crawler: String, quiet: Duration, sha
                 crate::metrics::dependencies::GLUE.error();
                 shared.update(|s| {
                     s.pending = true;
-                    s.state = "retrying".into();
+                    s.state = CrawlState::Retrying;
                     s.last_error = Some(message);
                 });
                 continue;
@@ -209,5 +229,22 @@ pub async fn create_crawler(
         Ok(_) => Ok(true),
         Err(error) if error.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => Ok(false),
         Err(error) => Err(DisplayErrorContext(&error).to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crawl_states_serialize_as_the_lowercase_words_of_the_status_route() {
+        for (state, word) in [
+            (CrawlState::Idle, "idle"),
+            (CrawlState::Waiting, "waiting"),
+            (CrawlState::Running, "running"),
+            (CrawlState::Retrying, "retrying"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), word);
+        }
     }
 }

@@ -1,31 +1,35 @@
 //! The `catalog_tables` and `catalog_partitions` tables (SQL of the embedded catalog).
 
 use super::{now_ms, DbResult};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 /// A stored table row: name, location, columns JSON, partition keys JSON, updated_at (ms).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TableRow {
     /// Table name.
     pub name: String,
     /// Storage URL.
     pub location: String,
     /// JSON column list.
+    #[sqlx(rename = "columns")]
     pub columns_json: String,
     /// JSON partition keys.
+    #[sqlx(rename = "partition_keys")]
     pub partition_keys_json: String,
     /// ms since epoch.
     pub updated_at: i64,
     /// Partition count.
     pub partitions: i64,
     /// Sum of partition rows.
+    #[sqlx(rename = "total_rows")]
     pub rows: i64,
     /// Sum of partition bytes.
+    #[sqlx(rename = "total_bytes")]
     pub bytes: i64,
 }
 
 /// A stored partition row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PartitionRow {
     /// The shop.
     pub shop_id: String,
@@ -77,18 +81,18 @@ impl<'p> CatalogRows<'p> {
 
     /// One table with its partition statistics.
     pub async fn table(&self, name: &str) -> DbResult<Option<TableRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{TABLE_SELECT} where t.name = $1")))
+        let table = sqlx::query_as(sqlx::AssertSqlSafe(format!("{TABLE_SELECT} where t.name = $1")))
             .bind(name.to_owned())
             .fetch_optional(self.pool)
             .await?;
-        row.map(|r| table_row(&r)).transpose()
+        Ok(table)
     }
 
     /// All tables, by name.
     pub async fn tables(&self) -> DbResult<Vec<TableRow>> {
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(format!("{TABLE_SELECT} order by t.name"))).fetch_all(self.pool).await?;
-        rows.iter().map(table_row).collect()
+        let tables =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{TABLE_SELECT} order by t.name"))).fetch_all(self.pool).await?;
+        Ok(tables)
     }
 
     /// Replaces the column list only if it is still `expected` (optimistic concurrency);
@@ -139,13 +143,13 @@ impl<'p> CatalogRows<'p> {
 
     /// All partitions of a table, by shop then date.
     pub async fn partitions(&self, table: &str) -> DbResult<Vec<PartitionRow>> {
-        let rows = sqlx::query(
+        let partitions = sqlx::query_as(
             "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions where table_name = $1 order by shop_id, sales_date",
         )
         .bind(table.to_owned())
         .fetch_all(self.pool)
         .await?;
-        partition_rows(&rows)
+        Ok(partitions)
     }
 
     /// At most `limit` partitions of `table` after the (shop, date) `after`, by shop then date.
@@ -156,7 +160,7 @@ impl<'p> CatalogRows<'p> {
         limit: u32,
     ) -> DbResult<Vec<PartitionRow>> {
         let (shop, date) = after.unwrap_or(("", ""));
-        let rows = sqlx::query(
+        let partitions = sqlx::query_as(
             "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions \
              where table_name = $1 and (shop_id, sales_date) > ($2, $3) \
              order by shop_id, sales_date limit $4",
@@ -167,35 +171,6 @@ impl<'p> CatalogRows<'p> {
         .bind(i64::from(limit))
         .fetch_all(self.pool)
         .await?;
-        partition_rows(&rows)
+        Ok(partitions)
     }
-}
-
-fn partition_rows(rows: &[sqlx::any::AnyRow]) -> DbResult<Vec<PartitionRow>> {
-    rows.iter()
-        .map(|r| {
-            Ok(PartitionRow {
-                shop_id: r.try_get("shop_id")?,
-                sales_date: r.try_get("sales_date")?,
-                location: r.try_get("location")?,
-                rows: r.try_get("rows")?,
-                bytes: r.try_get("bytes")?,
-                schema_fingerprint: r.try_get("schema_fingerprint")?,
-                updated_at: r.try_get("updated_at")?,
-            })
-        })
-        .collect()
-}
-
-fn table_row(r: &sqlx::any::AnyRow) -> DbResult<TableRow> {
-    Ok(TableRow {
-        name: r.try_get("name")?,
-        location: r.try_get("location")?,
-        columns_json: r.try_get("columns")?,
-        partition_keys_json: r.try_get("partition_keys")?,
-        updated_at: r.try_get("updated_at")?,
-        partitions: r.try_get("partitions")?,
-        rows: r.try_get("total_rows")?,
-        bytes: r.try_get("total_bytes")?,
-    })
 }

@@ -24,7 +24,7 @@ use super::{DbOptions, DbResult};
 use crate::domain::{SalesDate, ShopId};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 use std::time::Duration;
 
 /// How often the liveness connection is checked (and re-taken when it dropped).
@@ -155,7 +155,7 @@ impl Coordination {
     /// shows as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
     pub(super) async fn instance_alive(&self, owner: &str) -> DbResult<bool> {
         let key = key_of("instance", owner) as u64;
-        let held: i64 = sqlx::query(
+        let held: i64 = sqlx::query_scalar(
             "select count(*) as n from pg_locks where locktype = 'advisory' and granted and objsubid = 1 \
              and database = (select oid from pg_database where datname = current_database()) \
              and classid::text::bigint = $1 and objid::text::bigint = $2",
@@ -163,8 +163,7 @@ impl Coordination {
         .bind((key >> 32) as i64)
         .bind((key & 0xffff_ffff) as i64)
         .fetch_one(&self.locks)
-        .await?
-        .try_get("n")?;
+        .await?;
         Ok(held > 0)
     }
 
@@ -205,11 +204,11 @@ fn session_setup(name: &str) -> String {
 
 /// One setting of the session `connection` is, from `pg_settings`.
 async fn setting(connection: &mut AnyConnection, name: &str) -> DbResult<String> {
-    let row = sqlx::query("select setting from pg_settings where name = $1")
+    let value = sqlx::query_scalar("select setting from pg_settings where name = $1")
         .bind(name.to_owned())
         .fetch_one(connection)
         .await?;
-    Ok(row.try_get("setting")?)
+    Ok(value)
 }
 
 /// A dedicated session holding the instance's liveness lock.

@@ -2,13 +2,13 @@
 
 use super::{now_ms, DbResult};
 use crate::domain::{ShopId, UploadId};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 /// How long a key is remembered (contract: 7 days).
 pub const KEY_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// The first use of a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRecord {
     /// Digest of the body first sent with the key.
     pub sha256: String,
@@ -57,13 +57,14 @@ impl<'p> IdempotencyKeys<'p> {
         if inserted.rows_affected() == 1 {
             return Ok(None);
         }
-        let row =
-            sqlx::query("select sha256, upload_id from idempotency_keys where shop_id = $1 and idempotency_key = $2")
-                .bind(shop.as_str().to_owned())
-                .bind(key.to_owned())
-                .fetch_one(self.pool)
-                .await?;
-        Ok(Some(KeyRecord { sha256: row.try_get("sha256")?, upload_id: row.try_get("upload_id")? }))
+        let first = sqlx::query_as(
+            "select sha256, upload_id from idempotency_keys where shop_id = $1 and idempotency_key = $2",
+        )
+        .bind(shop.as_str().to_owned())
+        .bind(key.to_owned())
+        .fetch_one(self.pool)
+        .await?;
+        Ok(Some(first))
     }
 
     /// Forgets the keys older than their lifetime (as of `now_ms`); returns how many.

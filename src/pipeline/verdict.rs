@@ -177,7 +177,7 @@ fn ingest_result(report: &IngestReport, rejected_key: Option<String>) -> IngestR
         rows_total: report.rows_total,
         rows_accepted: report.rows_accepted,
         rows_rejected: report.rows_rejected,
-        errors_json: serde_json::to_string(&report.errors).expect("row errors serialise"),
+        errors: report.errors.clone(),
         rejected_key,
     }
 }

@@ -1,6 +1,7 @@
-//! Every error is problem+json, including the framework's own rejections; request ids.
+//! Every error is problem+json, including the framework's own rejections; request ids; a
+//! corrupt stored row is an error, never a silent default.
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, sample_csv, spawn_app};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -46,4 +47,31 @@ async fn every_response_carries_a_request_id_and_keeps_the_clients() {
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     let given = app.client.get(app.url("/nope")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(given.headers()["x-request-id"], "abc-123");
+}
+
+#[tokio::test]
+async fn corrupt_stored_row_errors_answer_500_instead_of_an_empty_list() {
+    // Arrange: a processed upload whose stored row errors are then damaged (a bug or a hand edit).
+    // (A shop of its own: on PostgreSQL, shop-day locks are shared by the tests running at once.)
+    let app = spawn_app().await;
+    let token = app.shop_token("rowerrors");
+    let upload: serde_json::Value =
+        app.upload_csv(&token, "rowerrors", "2025-07-30", sample_csv("2025-07-30", 3)).await.json().await.unwrap();
+    let id = upload["id"].as_str().unwrap();
+    let db = app.database().await;
+    sqlx::query("update uploads set errors = $1 where id = $2")
+        .bind("[{\"line\": \"not a line number\"}]")
+        .bind(id.to_owned())
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
+    // Act
+    let one = app.get_upload(&token, id).await;
+    let page = app.list_uploads(&token, "rowerrors", "").await;
+
+    // Assert: both fail as a server error instead of showing the upload without its errors.
+    assert_problem(one, StatusCode::INTERNAL_SERVER_ERROR).await;
+    assert_problem(page, StatusCode::INTERNAL_SERVER_ERROR).await;
 }

@@ -49,7 +49,7 @@ pub struct UploadDto {
 
 impl From<UploadRecord> for UploadDto {
     fn from(r: UploadRecord) -> Self {
-        let errors = r.errors_json.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
+        let errors = r.errors.into_iter().map(RowErrorDto::from).collect();
         Self {
             id: r.id.to_string(),
             shop_id: r.shop_id.to_string(),

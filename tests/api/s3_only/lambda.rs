@@ -6,6 +6,7 @@
 use crate::helpers::{sample_csv, spawn_app, Backend, TestApp};
 use serde_json::Value;
 use shoplake::app::Backends;
+use shoplake::lambda::RecordOutcome;
 use shoplake::pipeline::Pipeline;
 
 /// An S3 ObjectCreated event as AWS delivers it (key URL-encoded, `+` for spaces).
@@ -95,9 +96,9 @@ async fn events_for_the_apis_own_archives_and_for_bad_files_change_nothing_they_
 
     // Assert: the API's archive is skipped; the bad file is recorded as rejected (the shop sees
     // why in the status API), and no partition is written for it.
-    assert_eq!(own.unwrap()[0].outcome, "skipped");
+    assert_eq!(own.unwrap()[0].outcome, RecordOutcome::Skipped);
     let bad = bad.unwrap();
-    assert_eq!(bad[0].outcome, "rejected", "{bad:?}");
+    assert_eq!(bad[0].outcome, RecordOutcome::Rejected, "{bad:?}");
     let list: Value = app.list_uploads(&app.admin_token(), "001", "?date=2025-07-31").await.json().await.unwrap();
     assert_eq!(list["items"][0]["status"], "rejected", "{list}");
     let problem = list["items"][0]["problem"].as_str().unwrap();
