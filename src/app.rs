@@ -12,8 +12,8 @@ use crate::ingest::{normalize_name, IngestOptions, TableSchema};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::query::athena::{AthenaEngine, AthenaSettings};
-use crate::query::{EmbeddedSql, QueryEngine, QueryLimits, SqlEngine};
-use crate::storage::{BlobStore, LocalFs, S3Options, S3Store};
+use crate::query::{lake_object_store, EmbeddedSql, QueryEngine, QueryLimits, SqlEngine};
+use crate::storage::{BlobStore, LocalFs, S3Connection, S3Options, S3Store};
 use anyhow::Context;
 use std::future::Future;
 use std::sync::Arc;
@@ -28,11 +28,14 @@ pub struct Backends {
     pub store: Arc<dyn BlobStore>,
     /// Tables and partitions (the sales table exists).
     pub catalog: Arc<dyn Catalog>,
+    /// How the blob store reaches its bucket, when it is on S3 (the query engine reads it too).
+    pub s3: Option<S3Connection>,
 }
 
 impl Backends {
     /// Opens storage and the database and applies migrations.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let mut s3_connection = None;
         let store: Arc<dyn BlobStore> = match &settings.storage {
             StorageUrl::Local(dir) => {
                 let local = LocalFs::open(dir)
@@ -64,6 +67,7 @@ impl Backends {
                 if removed > 0 {
                     tracing::info!(removed, "aborted multipart uploads left open by an earlier run");
                 }
+                s3_connection = Some(s3.connection().clone());
                 Arc::new(s3)
             }
         };
@@ -79,7 +83,7 @@ impl Backends {
             .ensure_table(SALES_TABLE, &store.url_of(crate::storage::layout::PROCESSED_PREFIX))
             .await
             .context("Failed to create the sales table in the catalog")?;
-        Ok(Self { db, store, catalog })
+        Ok(Self { db, store, catalog, s3: s3_connection })
     }
 }
 
@@ -163,12 +167,8 @@ fn query_limits(settings: &Settings) -> QueryLimits {
 
 /// The SQL engine the settings name, with the configured limits: Athena over the Glue
 /// database (`query_engine = athena`), else the embedded engine over the catalog's tables,
-/// reading the lake through `store`.
-pub async fn sql_engine(
-    settings: &Settings,
-    store: &dyn BlobStore,
-    catalog: Arc<dyn Catalog>,
-) -> anyhow::Result<Arc<dyn SqlEngine>> {
+/// reading the lake where the backends store it.
+pub async fn sql_engine(settings: &Settings, backends: &Backends) -> anyhow::Result<Arc<dyn SqlEngine>> {
     let limits = query_limits(settings);
     if let (Some(athena), CatalogKind::Glue { database, .. }) = (&settings.athena, &settings.catalog) {
         let athena_settings = AthenaSettings {
@@ -178,8 +178,13 @@ pub async fn sql_engine(
         };
         return Ok(Arc::new(AthenaEngine::connect(athena_settings, limits).await));
     }
-    let remote = store.query_store().context("Failed to set up the query engine's storage client")?;
-    Ok(Arc::new(EmbeddedSql::new(QueryEngine::new(limits, remote), catalog)))
+    let remote = backends
+        .s3
+        .as_ref()
+        .map(lake_object_store)
+        .transpose()
+        .context("Failed to set up the query engine's storage client")?;
+    Ok(Arc::new(EmbeddedSql::new(QueryEngine::new(limits, remote), backends.catalog.clone())))
 }
 
 /// A built, bound, not yet running service.
@@ -220,7 +225,7 @@ impl Application {
             max_upload_bytes = settings.max_upload_bytes,
             "shoplake ready"
         );
-        let sql = sql_engine(&settings, backends.store.as_ref(), backends.catalog.clone()).await?;
+        let sql = sql_engine(&settings, &backends).await?;
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let shop_slots = Arc::new(crate::http::admission::ShopSlots::new(settings.max_uploads_per_shop));
         let state = AppState {

@@ -177,7 +177,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sql { sql, format } => {
             crate::telemetry::init(settings.log_format, "warn");
             let backends = Backends::open(&settings).await?;
-            let engine = crate::app::sql_engine(&settings, backends.store.as_ref(), backends.catalog.clone()).await?;
+            let engine = crate::app::sql_engine(&settings, &backends).await?;
             let output = engine.execute(&sql).await.map_err(anyhow::Error::from)?;
             match format {
                 SqlFormat::Table => {

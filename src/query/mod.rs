@@ -23,6 +23,10 @@ mod limits;
 mod output;
 /// `RecordingTable`: notes the files each table scan was planned over.
 mod recorder;
+/// The engine's `object_store` over the lake's S3 bucket.
+mod s3;
+/// The SDK's credentials as an `object_store` credential provider.
+mod s3_credentials;
 /// One query's pinned, read-only view of local files (a replacement never mixes into a query).
 mod snapshot;
 /// `QueryStats`: files, partitions and bytes scanned.
@@ -35,4 +39,5 @@ pub use guard::check_read_only;
 pub use lake::{table_sources, EmbeddedSql, SqlEngine};
 pub use limits::SqlLimits;
 pub use output::{sql_type_name, to_json, write_csv, ColumnInfo, QueryOutput};
+pub use s3::lake_object_store;
 pub use stats::QueryStats;

@@ -6,7 +6,7 @@ mod local;
 mod s3;
 
 pub use local::LocalFs;
-pub use s3::{S3Options, S3Store, MIN_PART_SIZE};
+pub use s3::{S3Connection, S3Options, S3Store, MIN_PART_SIZE};
 
 use async_trait::async_trait;
 use std::path::Path;
@@ -109,10 +109,4 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 
     /// Human-readable location for logs (`/srv/lake`, `s3://bucket/prefix`).
     fn describe(&self) -> String;
-
-    /// The `object_store` the query engine needs for this store's URLs, when they are not
-    /// `file://` (which the engine always has).
-    fn query_store(&self) -> StorageResult<Option<(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)>> {
-        Ok(None)
-    }
 }

@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::io::AsyncRead;
 
@@ -184,9 +183,5 @@ impl BlobStore for S3Store {
 
     fn describe(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
-    }
-
-    fn query_store(&self) -> StorageResult<Option<(url::Url, Arc<dyn object_store::ObjectStore>)>> {
-        S3Store::query_store(self).map(Some)
     }
 }

@@ -1,10 +1,10 @@
 //! Client set-up: the SDK client from the environment (`AWS_REGION`, the credentials chain,
 //! `AWS_ENDPOINT_URL`), with request counting, and what the query engine's client needs to match.
 
-use super::query_store::QueryClientSettings;
 use super::request_counting::CountRequests;
 use super::scratch::ScratchDir;
 use super::sdk_errors::unavailable_io;
+use super::S3Connection;
 use super::{S3Options, S3Store, MIN_PART_SIZE};
 use crate::storage::StorageResult;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ impl S3Store {
             prefix,
             part_size: options.part_size.max(MIN_PART_SIZE) as usize,
             scratch: Arc::new(scratch),
-            query: QueryClientSettings::new(&sdk, endpoint, path_style),
+            connection: S3Connection::new(&sdk, &options.bucket, endpoint, path_style),
         })
     }
 }

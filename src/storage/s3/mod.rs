@@ -19,10 +19,8 @@
 mod blob_store;
 /// Client set-up: the SDK client from the environment, with request counting.
 mod client;
-/// The SDK's credential chain as an `object_store` credential provider (for the query engine).
-mod credentials;
-/// The query engine's `object_store` over the same bucket.
-mod query_store;
+/// `S3Connection`: bucket, region, endpoint, addressing and credentials, for other clients.
+mod connection;
 /// The interceptor counting S3 requests, retries and failures for `/metrics`.
 mod request_counting;
 /// The local scratch directory, cleaned of dead processes' leftovers.
@@ -33,7 +31,7 @@ mod sdk_errors;
 mod writer;
 
 use super::{StorageError, StorageResult};
-use query_store::QueryClientSettings;
+pub use connection::S3Connection;
 use scratch::ScratchDir;
 use std::sync::Arc;
 
@@ -62,8 +60,8 @@ pub struct S3Store {
     prefix: String,
     part_size: usize,
     scratch: Arc<ScratchDir>,
-    /// For the query engine's own S3 client.
-    query: QueryClientSettings,
+    /// How the client reaches the bucket (shared with other clients of it).
+    connection: S3Connection,
 }
 
 impl std::fmt::Debug for S3Store {

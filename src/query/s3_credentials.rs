@@ -1,5 +1,5 @@
 //! The SDK's credential chain (environment, profile, web identity, instance role) as an
-//! `object_store` credential provider, for the query engine's client.
+//! `object_store` credential provider, for the query engine's client of the lake's bucket.
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
