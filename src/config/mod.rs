@@ -2,7 +2,7 @@
 //!
 //! [`load`] is a pure function of the file text and an environment map, so tests never touch the
 //! process environment. Every value is parsed into its type here; a bad one names its source.
-//! Each setting is declared once, in [`flat`]: name, type, default; the README's table is
+//! Each setting is declared once, in `flat.rs`: name, type, default; the README's table is
 //! checked against that declaration by a test.
 
 use std::collections::BTreeMap;

@@ -156,7 +156,7 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// The built-in defaults: those declared on [`super::flat::FlatSettings`].
+    /// The built-in defaults: those declared on each setting in `flat.rs`.
     fn default() -> Self {
         super::flat::FlatSettings::default().into_settings().expect("the built-in defaults are valid")
     }
