@@ -197,7 +197,7 @@ pub struct Application {
 impl Application {
     /// Opens the backends, resolves keys and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let keys = Keys::from_settings(&settings).context("Failed to set up JWT keys")?;
+        let keys = Keys::from_settings(&settings.key_settings()).context("Failed to set up JWT keys")?;
         if let Some(path) = &keys.generated_secret_at {
             tracing::warn!(path = %path.display(), "generated a development JWT secret; set SHOPLAKE_JWT_SECRET or SHOPLAKE_JWT_PUBLIC_KEY in production");
         }

@@ -1,11 +1,29 @@
 //! Signing and verification keys: HS256 secret, or RS256/ES256 PEM keys; the dev secret file.
 
 use super::{AuthError, Claims, Principal};
-use crate::config::Settings;
 use crate::domain::{Role, ShopId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
+
+/// What the keys are built from: the `jwt_*` settings, and where a development secret may live.
+#[derive(Debug, Clone, Default)]
+pub struct KeySettings {
+    /// HS256 secret (`SHOPLAKE_JWT_SECRET`).
+    pub secret: Option<SecretString>,
+    /// PEM public key for RS256/ES256 verification (`SHOPLAKE_JWT_PUBLIC_KEY`); when set, only
+    /// its algorithm is accepted.
+    pub public_key: Option<String>,
+    /// PEM private key for signing with RS256/ES256 (`SHOPLAKE_JWT_PRIVATE_KEY`).
+    pub private_key: Option<SecretString>,
+    /// Required `iss` claim, when set (`SHOPLAKE_JWT_ISSUER`).
+    pub issuer: Option<String>,
+    /// Required `aud` claim, when set (`SHOPLAKE_JWT_AUDIENCE`).
+    pub audience: Option<String>,
+    /// Where a development secret is generated when neither key is set (the local data
+    /// directory); `None` means no key, no tokens.
+    pub dev_secret_dir: Option<PathBuf>,
+}
 
 /// Keys and validation rules, built once from the settings and kept in the app state.
 #[derive(Clone)]
@@ -51,21 +69,22 @@ pub const DEV_SECRET_FILE: &str = "jwt-dev-secret";
 impl Keys {
     /// Public key (RS256/ES256) if configured, else the HS256 secret, else a development secret
     /// generated once into the local data directory (mode 0600).
-    pub fn from_settings(settings: &Settings) -> Result<Self, KeyError> {
+    pub fn from_settings(settings: &KeySettings) -> Result<Self, KeyError> {
         let mut generated_secret_at = None;
-        let (algorithm, decoding, encoding) = if let Some(pem) = &settings.jwt_public_key {
+        let (algorithm, decoding, encoding) = if let Some(pem) = &settings.public_key {
             let (algorithm, decoding) = decoding_key_from_pem(pem)?;
-            let encoding = match &settings.jwt_private_key {
+            let encoding = match &settings.private_key {
                 Some(private) => Some(encoding_key_from_pem(algorithm, private.expose_secret())?),
                 None => None,
             };
             (algorithm, decoding, encoding)
         } else {
-            let secret = match &settings.jwt_secret {
+            let secret = match &settings.secret {
                 Some(secret) => secret.expose_secret().as_bytes().to_vec(),
                 None => {
                     let dir = settings
-                        .local_data_dir()
+                        .dev_secret_dir
+                        .as_ref()
                         .ok_or_else(|| KeyError::CannotSign("no JWT secret configured".into()))?;
                     let (secret, created) = load_or_create_dev_secret(&dir.join(DEV_SECRET_FILE))?;
                     if created {
@@ -80,15 +99,15 @@ impl Keys {
         validation.leeway = 30;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp"]);
-        validation.validate_aud = settings.jwt_audience.is_some();
-        if let Some(issuer) = &settings.jwt_issuer {
+        validation.validate_aud = settings.audience.is_some();
+        if let Some(issuer) = &settings.issuer {
             validation.set_issuer(&[issuer]);
             validation.set_required_spec_claims(&["exp", "iss"]);
         }
-        if let Some(audience) = &settings.jwt_audience {
+        if let Some(audience) = &settings.audience {
             validation.set_audience(&[audience]);
             let mut required = vec!["exp", "aud"];
-            if settings.jwt_issuer.is_some() {
+            if settings.issuer.is_some() {
                 required.push("iss");
             }
             validation.set_required_spec_claims(&required);
@@ -98,8 +117,8 @@ impl Keys {
             decoding,
             encoding,
             validation,
-            issuer: settings.jwt_issuer.clone(),
-            audience: settings.jwt_audience.clone(),
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
             generated_secret_at,
         })
     }
@@ -196,9 +215,9 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
+    fn settings(pairs: &[(&str, &str)]) -> KeySettings {
         let env: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        crate::config::load(None, &env).unwrap()
+        crate::config::load(None, &env).unwrap().key_settings()
     }
 
     #[test]

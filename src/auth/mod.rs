@@ -2,7 +2,7 @@
 
 mod keys;
 
-pub use keys::{KeyError, Keys};
+pub use keys::{KeyError, KeySettings, Keys};
 
 use crate::domain::{Role, ShopId};
 use serde::{Deserialize, Serialize};

@@ -140,7 +140,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let ttl_secs = parse_ttl(&ttl)
                 .ok_or_else(|| usage(format!("--ttl '{ttl}': expected a duration like 30d, 12h, 15m or 3600s")))?;
-            let keys = Keys::from_settings(&settings).map_err(anyhow::Error::from)?;
+            let keys = Keys::from_settings(&settings.key_settings()).map_err(anyhow::Error::from)?;
             if let Some(path) = &keys.generated_secret_at {
                 eprintln!("generated a development JWT secret at {}", path.display());
             }

@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{ConfigError, KEYS};
+use super::text::setting_names;
+use super::ConfigError;
 
 /// Settings that may also be read from a file named by `<setting>_file`.
 pub const SECRET_FILE_KEYS: &[&str] = &["jwt_secret", "jwt_private_key", "jwt_public_key", "database_url"];
 
 /// Variables read elsewhere (by the CLI and the log filter), not settings.
-const READ_ELSEWHERE: &[&str] = &["config", "log"];
+pub const READ_ELSEWHERE: &[&str] = &["config", "log"];
 
 /// Where a raw value came from, for error messages.
 #[derive(Debug, Clone)]
@@ -35,12 +36,12 @@ impl Source {
     }
 }
 
+/// Each setting's text and where it came from, by setting name.
+pub type RawValues = BTreeMap<String, (String, Source)>;
+
 /// The raw values by setting key, file first, variables over it, secret files resolved.
-pub fn collect(
-    file_text: Option<&str>,
-    env: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, (String, Source)>, ConfigError> {
-    let mut raw: BTreeMap<String, (String, Source)> = BTreeMap::new();
+pub fn collect(file_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<RawValues, ConfigError> {
+    let mut raw = RawValues::new();
     if let Some(text) = file_text {
         let table: toml::Table =
             toml::from_str(text).map_err(|e| ConfigError(format!("config file is not valid TOML: {e}")))?;
@@ -88,20 +89,20 @@ pub fn collect(
 }
 
 fn is_known(key: &str) -> bool {
-    KEYS.iter().any(|(known, _)| *known == key)
+    setting_names().contains(&key)
         || key.strip_suffix("_file").is_some_and(|setting| SECRET_FILE_KEYS.contains(&setting))
 }
 
 /// The known keys, for error messages (secret-file forms included).
 pub fn known_keys() -> String {
-    let settings = KEYS.iter().map(|(k, _)| (*k).to_owned());
+    let settings = setting_names().iter().map(|k| (*k).to_owned());
     let files = SECRET_FILE_KEYS.iter().map(|k| format!("{k}_file"));
     settings.chain(files).collect::<Vec<_>>().join(", ")
 }
 
 /// Replaces each `<setting>_file` by `<setting>` with the file's content (a trailing line
 /// break dropped: secret files are usually written with one). Both set is an error.
-fn resolve_secret_files(raw: &mut BTreeMap<String, (String, Source)>) -> Result<(), ConfigError> {
+fn resolve_secret_files(raw: &mut RawValues) -> Result<(), ConfigError> {
     for setting in SECRET_FILE_KEYS {
         let file_key = format!("{setting}_file");
         let Some((path, source)) = raw.remove(&file_key) else { continue };

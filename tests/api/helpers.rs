@@ -144,7 +144,7 @@ async fn start_in(temp: tempfile::TempDir, backend: Backend, extra: &[(&str, &st
         env.insert(k.to_string(), v.to_string());
     }
     let settings = config::load(None, &env).expect("test settings are valid");
-    let keys = Keys::from_settings(&settings).expect("keys");
+    let keys = Keys::from_settings(&settings.key_settings()).expect("keys");
     let app = Application::build(settings.clone()).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -99,7 +99,7 @@ impl Drop for ServerProcess {
 pub fn test_keys() -> Keys {
     let env = BTreeMap::from([("SHOPLAKE_JWT_SECRET".to_owned(), TEST_SECRET.to_owned())]);
     let settings = shoplake::config::load(None, &env).expect("settings");
-    Keys::from_settings(&settings).expect("keys")
+    Keys::from_settings(&settings.key_settings()).expect("keys")
 }
 
 /// A one-hour token for `role` (and `shop` for role shop), signed with [`TEST_SECRET`].
