@@ -405,6 +405,7 @@ impl Pipeline {
         let report = match verdict {
             Ok(report) => report,
             Err(IngestError::TooManyRejected { report, .. }) => {
+                self.metrics.add_rows_rejected(report.rows_rejected);
                 let problem = IngestError::TooManyRejected {
                     fraction: fraction(&report),
                     limit: self.options.max_rejected_fraction,
@@ -436,6 +437,7 @@ impl Pipeline {
                 return Err(PipelineError::Rejected { problem, upload_id: id, errors: Vec::new() });
             }
         };
+        self.metrics.add_rows_rejected(report.rows_rejected);
 
         // The table's schema takes this file's columns (added, or widened where safe) before the
         // file becomes visible; a type conflict rejects the file and changes nothing.
@@ -553,7 +555,7 @@ impl Pipeline {
     /// Records a terminal status; a failure to record is logged (the reconciler repairs it).
     async fn finish(&self, id: UploadId, from: UploadStatus, to: UploadStatus, problem: &str) {
         match self.db.uploads().transition(&id, from, to, Some(problem)).await {
-            Ok(()) => self.metrics.upload_reached(to),
+            Ok(()) => self.metrics.upload_reached(&id, to),
             Err(error) => {
                 tracing::error!(%id, %error, "could not record the upload's final status")
             }

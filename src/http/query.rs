@@ -93,6 +93,7 @@ async fn run_query(
     Json(request): Json<QueryRequest>,
 ) -> ApiResult<Response> {
     user.require(&[Role::Analyst, Role::Admin])?;
+    let timer = state.metrics.time_query(if state.athena.is_some() { "athena" } else { "embedded" });
     let output = match &state.athena {
         Some(athena) => athena.execute(&request.sql).await,
         None => {
@@ -101,6 +102,7 @@ async fn run_query(
         }
     }
     .map_err(query_error)?;
+    drop(timer);
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

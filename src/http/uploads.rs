@@ -194,12 +194,14 @@ async fn create_upload(
     // reading a byte of the body (the client's TCP window fills meanwhile). One shop's slow or
     // hostile clients thus hold at most its own share; a full queue is a 503 with Retry-After.
     let queue_timeout = state.settings.upload_queue_timeout;
+    let waiting = state.metrics.wait_for_upload_slot();
     let waited = tokio::time::timeout(queue_timeout, async {
         let shop_slot = state.shop_slots.acquire(&shop).await;
         let slot = state.upload_slots.clone().acquire_owned().await.ok();
         (shop_slot, slot)
     })
     .await;
+    drop(waiting);
     let _slots = match waited {
         Ok((shop_slot, Some(slot))) => (shop_slot, slot),
         Ok((_, None)) => return Err(ApiError::Busy("the service is shutting down; retry on another instance".into())),
