@@ -202,7 +202,7 @@ impl Application {
             tracing::warn!(path = %path.display(), "generated a development JWT secret; set SHOPLAKE_JWT_SECRET or SHOPLAKE_JWT_PUBLIC_KEY in production");
         }
         let backends = Backends::open(&settings).await?;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(settings.request_timeout));
         let crawls = match &settings.catalog {
             CatalogKind::Glue { database, crawler: Some(crawler) } => {
                 let glue = GlueCatalog::connect(database).await;

@@ -9,6 +9,7 @@
 //! known traps: one table for the prefix, new folders only, partitions inheriting the table's
 //! schema.
 
+use crate::metrics::CrawlerFigures;
 use aws_sdk_glue::error::DisplayErrorContext;
 use aws_sdk_glue::types::{CrawlerState, CrawlerTargets, RecrawlBehavior, RecrawlPolicy, S3Target, SchemaChangePolicy};
 use serde::Serialize;
@@ -97,16 +98,15 @@ impl CrawlScheduler {
         self.shared.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Prometheus lines for `/metrics`.
-    pub fn render_metrics(&self) -> String {
+    /// The scheduler's counters, for `/metrics`.
+    pub fn metrics(&self) -> CrawlerFigures {
         let status = self.status();
-        format!(
-            "# HELP shoplake_glue_crawler_starts_total Glue crawler runs started by shoplake.\n# TYPE shoplake_glue_crawler_starts_total counter\nshoplake_glue_crawler_starts_total {}\n\
-             # HELP shoplake_glue_crawler_found_running_total Starts answered CrawlerRunningException.\n# TYPE shoplake_glue_crawler_found_running_total counter\nshoplake_glue_crawler_found_running_total {}\n\
-             # HELP shoplake_glue_crawler_requests_total Crawl requests from accepted uploads.\n# TYPE shoplake_glue_crawler_requests_total counter\nshoplake_glue_crawler_requests_total {}\n\
-             # HELP shoplake_glue_crawler_pending Whether accepted uploads wait for a crawler run.\n# TYPE shoplake_glue_crawler_pending gauge\nshoplake_glue_crawler_pending {}\n",
-            status.starts, status.found_running, status.requests, u8::from(status.pending)
-        )
+        CrawlerFigures {
+            starts: status.starts,
+            found_running: status.found_running,
+            requests: status.requests,
+            pending: status.pending,
+        }
     }
 }
 

@@ -54,12 +54,14 @@ pub struct Admitted {
 /// hostile clients thus hold at most its own share; a full queue is a 503 with Retry-After.
 pub async fn admit(state: &AppState, shop: &ShopId) -> ApiResult<Admitted> {
     let queue_timeout = state.settings.upload_queue_timeout;
+    let waiting = state.metrics.wait_for_upload_slot();
     let waited = tokio::time::timeout(queue_timeout, async {
         let shop_slot = state.shop_slots.acquire(shop).await;
         let slot = state.upload_slots.clone().acquire_owned().await.ok();
         (shop_slot, slot)
     })
     .await;
+    drop(waiting);
     match waited {
         Ok((shop_slot, Some(slot))) => Ok(Admitted { _shop_slot: shop_slot, _slot: slot }),
         Ok((_, None)) => Err(ApiError::Busy("the service is shutting down; retry on another instance".into())),

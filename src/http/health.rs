@@ -2,6 +2,8 @@
 
 use super::error::ApiResult;
 use super::AppState;
+use crate::catalog::glue_crawler::CrawlScheduler;
+use crate::metrics::ScrapeFigures;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -43,9 +45,12 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthDto>> {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Served even while the database is down: its error counters matter most then.
     let by_status = state.db.uploads().count_by_status().await.ok();
-    let mut text = state.metrics.render(by_status.as_deref());
-    if let Some(crawls) = &state.crawls {
-        text.push_str(&crawls.render_metrics());
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    let upload_slots = state.settings.max_concurrent_uploads;
+    let figures = ScrapeFigures {
+        uploads_by_status: by_status.as_deref(),
+        upload_slots,
+        upload_slots_in_use: upload_slots.saturating_sub(state.upload_slots.available_permits()),
+        crawler: state.crawls.as_ref().map(CrawlScheduler::metrics),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&figures))
 }

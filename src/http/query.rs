@@ -93,7 +93,9 @@ async fn run_query(
     Json(request): Json<QueryRequest>,
 ) -> ApiResult<Response> {
     user.require(&[Role::Analyst, Role::Admin])?;
+    let timer = state.metrics.time_query(state.sql.name());
     let output = state.sql.execute(&request.sql).await.map_err(query_error)?;
+    drop(timer);
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

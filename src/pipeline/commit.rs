@@ -57,7 +57,7 @@ impl Pipeline {
                     self.rewrite_current_partition(&incoming.shop, &incoming.date).await?;
                 }
                 uploads.commit_already_superseded(&id, &later).await?;
-                self.metrics.upload_reached(UploadStatus::Superseded);
+                self.metrics.upload_reached(&id, UploadStatus::Superseded);
                 return Ok(());
             }
             if may_hold_partition {
@@ -72,7 +72,8 @@ impl Pipeline {
             }
             match uploads.commit_succeeded(&id, &partition.location, previous.as_ref()).await {
                 Ok(()) => {
-                    self.metrics.upload_reached(UploadStatus::Succeeded);
+                    self.metrics.upload_reached(&id, UploadStatus::Succeeded);
+                    self.metrics.add_rows_accepted(partition.rows);
                     if let Some(crawls) = &self.crawls {
                         crawls.request();
                     }

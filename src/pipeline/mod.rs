@@ -300,7 +300,7 @@ impl Pipeline {
     /// Records a terminal status; a failure to record is logged (the reconciler repairs it).
     async fn finish(&self, id: UploadId, from: UploadStatus, to: UploadStatus, problem: &str) {
         match self.db.uploads().transition(&id, from, to, Some(problem)).await {
-            Ok(()) => self.metrics.upload_reached(to),
+            Ok(()) => self.metrics.upload_reached(&id, to),
             Err(error) => {
                 tracing::error!(%id, %error, "could not record the upload's final status")
             }

@@ -35,6 +35,7 @@ impl Pipeline {
             let report = match verdict {
                 Ok(report) => report,
                 Err(IngestError::TooManyRejected { report, .. }) => {
+                    self.metrics.add_rows_rejected(report.rows_rejected);
                     let problem = IngestError::TooManyRejected {
                         fraction: rejected_fraction(&report),
                         limit: self.options.max_rejected_fraction,
@@ -63,6 +64,7 @@ impl Pipeline {
                 }
                 Err(file_level) => return Err(Stop::rejected(file_level.to_string(), id, Vec::new()).into()),
             };
+            self.metrics.add_rows_rejected(report.rows_rejected);
 
             // The table's schema takes this file's columns (added, or widened where safe) before the
             // file becomes visible; a type conflict rejects the file and changes nothing.

@@ -286,7 +286,7 @@ async fn metrics_count_uploads_by_status_and_bytes_received() {
     app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", Vec::new()).await;
     let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("shoplake_uploads{status=\"rejected\"} 1"), "{text}");
-    assert!(text.contains(&format!("shoplake_upload_bytes_received_total {}", body.len())), "{text}");
+    assert!(text.contains(&format!("shoplake_upload_received_bytes_total {}", body.len())), "{text}");
     assert!(
         text.contains(
             "shoplake_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/shops/{shop_id}/uploads\""
