@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn the_total_limit_stops_reading_one_byte_past_it() {
-        let data = vec![b'a'; 100];
+        let data = [b'a'; 100];
         let start = Arc::new(RecordStart::default());
         start.set(100); // no record bound in play
         let err = read_all(Bounded::new(&data[..], 50, 1000, start)).unwrap_err();
@@ -130,7 +130,7 @@ mod tests {
         let data = b"\"abc\ndefghijklmnopqrstuvwxyz".repeat(4);
         let err = read_all(Bounded::new(&data[..], u64::MAX, 20, Arc::new(RecordStart::default()))).unwrap_err();
         assert_eq!(limit_hit(&err), Some(LimitHit::Record { limit: 20, quoted: true }));
-        let flat = vec![b'x'; 64];
+        let flat = [b'x'; 64];
         let err = read_all(Bounded::new(&flat[..], u64::MAX, 20, Arc::new(RecordStart::default()))).unwrap_err();
         assert_eq!(limit_hit(&err), Some(LimitHit::Record { limit: 20, quoted: false }));
     }
