@@ -135,7 +135,7 @@ impl Keys {
             (_, Some(raw)) => ShopId::parse(raw).ok(),
             (_, None) => None,
         };
-        Ok(Principal { subject: claims.sub, role: claims.role, shop })
+        Ok(Principal { subject: claims.sub, role: claims.role, shop, expires_at: claims.exp })
     }
 
     /// Signs a token for `role` (and `shop` for role shop) valid for `ttl_secs`.

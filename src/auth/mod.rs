@@ -39,6 +39,8 @@ pub struct Principal {
     pub role: Role,
     /// The caller's shop, for role `shop`.
     pub shop: Option<ShopId>,
+    /// When the token expires (Unix seconds): a session made from it ends then too.
+    pub expires_at: u64,
 }
 
 impl Principal {

@@ -47,6 +47,10 @@ pub enum Command {
         /// Subject claim (who the token is for).
         #[arg(long)]
         sub: Option<String>,
+        /// Print a browser sign-in link to this service instead (`BASE_URL/ui/#token=...`; the
+        /// token travels in the fragment, which browsers never send to the server).
+        #[arg(long, value_name = "BASE_URL")]
+        link: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -131,7 +135,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await?;
         }
-        Command::Token { role, shop_id, ttl, sub } => {
+        Command::Token { role, shop_id, ttl, sub, link } => {
             crate::telemetry::init(settings.log_format, "warn");
             let role = Role::parse(&role).map_err(|e| usage(e.0))?;
             let shop = shop_id.as_deref().map(ShopId::parse).transpose().map_err(|e| usage(e.0))?;
@@ -149,7 +153,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 None => role.as_str().to_owned(),
             });
             let token = keys.sign(&subject, role, shop.as_ref(), ttl_secs).map_err(anyhow::Error::from)?;
-            println!("{token}");
+            match link {
+                Some(base) => println!("{}/ui/#token={token}", base.trim_end_matches('/')),
+                None => println!("{token}"),
+            }
         }
         Command::Migrate => {
             crate::telemetry::init(settings.log_format, "info,sqlx=warn");

@@ -8,7 +8,7 @@ use crate::auth::{AuthError, Principal};
 use crate::domain::{Role, UploadId};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query};
-use axum::http::{header, request::Parts};
+use axum::http::{header, request::Parts, Method};
 use serde::de::DeserializeOwned;
 
 /// A caller with a valid token. Adding it to a handler makes the route require one.
@@ -19,19 +19,66 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
-        let value = value.to_str().map_err(|_| AuthError::Invalid("non-ASCII header".into()))?;
-        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Missing)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(AuthError::Missing.into());
-        }
+        let token = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => {
+                let value = value.to_str().map_err(|_| AuthError::Invalid("non-ASCII header".into()))?;
+                let (scheme, token) = value.split_once(' ').ok_or(AuthError::Missing)?;
+                if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+                    return Err(AuthError::Missing.into());
+                }
+                token.trim().to_owned()
+            }
+            None => {
+                let token = session_token(&parts.headers).ok_or(AuthError::Missing)?;
+                // The browser sends the cookie with every request to this host, whoever made the
+                // page: a request that changes something must come from this origin's pages.
+                if !matches!(parts.method, Method::GET | Method::HEAD) {
+                    check_same_origin(&parts.headers)?;
+                }
+                token
+            }
+        };
         if token.len() > 8 * 1024 {
             return Err(AuthError::Invalid("token longer than 8 KiB".into()).into());
         }
-        let principal = state.keys.verify(token.trim())?;
+        let principal = state.keys.verify(&token)?;
         tracing::Span::current().record("subject", tracing::field::display(&principal.subject));
         Ok(Self(principal))
     }
+}
+
+/// The cookie a browser session carries: the bearer token itself (`HttpOnly`, so page scripts
+/// never see it), set by `POST /ui/session`.
+pub const SESSION_COOKIE: &str = "shoplake_session";
+
+/// The session cookie's token, when the request carries one.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, token)| token.to_owned())
+        .filter(|token| !token.is_empty())
+}
+
+/// 403 unless the request's `Origin` is this service's own (the `Host` it was sent to).
+pub fn check_same_origin(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let refused = |why: &str| {
+        ApiError::Forbidden(format!(
+            "{why}: a request signed in by the session cookie that changes something must come from this site's own pages"
+        ))
+    };
+    let origin =
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).ok_or_else(|| refused("no Origin header"))?;
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    if host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+        return Err(refused(&format!("Origin {origin} is not this site")));
+    }
+    Ok(())
 }
 
 impl AuthUser {

@@ -11,6 +11,7 @@ pub mod problems;
 mod query;
 pub mod serve;
 mod state;
+pub mod ui;
 mod uploads;
 
 pub use state::AppState;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         // Someone opening the service in a browser lands on the API docs.
         .route("/", get(|| async { Redirect::temporary("/docs/") }))
         .merge(problems::router())
+        .merge(ui::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { (StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method") })
         .layer(middleware::from_fn_with_state(state.clone(), record_request_metrics))
@@ -94,9 +96,12 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("content-security-policy"),
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))
+        // No referrer to other sites. Same-origin requests keep theirs: under `no-referrer`
+        // Chromium sends `Origin: null` on the pages' own form posts, which the session
+        // cookie's same-origin check must refuse.
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("referrer-policy"),
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

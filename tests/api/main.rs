@@ -24,6 +24,7 @@ mod operations;
 mod processing;
 mod query;
 mod reconcile;
+mod reporting;
 mod security;
 mod server_process;
 mod uploads;

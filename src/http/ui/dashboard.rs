@@ -1,0 +1,219 @@
+//! `GET /ui/dashboard?date=` (all shops) and `GET /ui/dashboard/shops/{shop_id}` (one shop):
+//! the day's headline figures beside the same weekday a week earlier and the four-week average,
+//! freshness and the shops that have not reported, sales per shop, the 30-day trend, top
+//! products and the payment mix. `&format=csv&table=KEY` downloads one table. The day defaults
+//! to the latest one with data.
+
+use super::widgets::{self, Headline, Widget};
+use super::{render, Frame, PageUser};
+use crate::catalog::{PartitionInfo, SALES_TABLE};
+use crate::domain::{Role, SalesDate, ShopId};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+
+/// Days of the trend.
+const TREND_DAYS: i64 = 30;
+/// A shop that reported within this many days before the day is expected to report on it.
+const EXPECTED_WITHIN_DAYS: i64 = 28;
+
+/// Query of the dashboard.
+#[derive(Debug, serde::Deserialize)]
+pub struct DashboardQuery {
+    /// The day; default: the latest with data.
+    date: Option<SalesDate>,
+    /// `csv` downloads the table named by `table`.
+    format: Option<String>,
+    /// The table to download.
+    table: Option<String>,
+}
+
+/// A widget and the chart drawn beside its table (`bar`, `line` or none).
+pub struct Shown {
+    widget: Widget,
+    chart: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    frame: Frame,
+    heading: String,
+    origin: String,
+    date: Option<SalesDate>,
+    as_of: String,
+    headlines: Vec<Headline>,
+    show_missing: bool,
+    missing: Vec<(String, String, String)>,
+    widgets: Vec<Shown>,
+    csv_base: String,
+}
+
+/// The dashboard over every shop (analysts and admins).
+pub async fn all_shops(
+    State(state): State<AppState>,
+    user: PageUser,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<DashboardQuery>,
+) -> ApiResult<Response> {
+    user.require(&[Role::Analyst, Role::Admin])?;
+    page(&state, &user, &headers, query, None).await
+}
+
+/// The same figures for one shop (analysts and admins, and the shop itself).
+pub async fn one_shop(
+    State(state): State<AppState>,
+    user: PageUser,
+    headers: HeaderMap,
+    ApiPath(shop): ApiPath<ShopId>,
+    ApiQuery(query): ApiQuery<DashboardQuery>,
+) -> ApiResult<Response> {
+    let principal = user.require(&[Role::Analyst, Role::Admin, Role::Shop])?;
+    if principal.role == Role::Shop && !principal.may_act_on_shop(&shop) {
+        return Err(ApiError::Forbidden(format!("this token may not read shop {shop}")));
+    }
+    page(&state, &user, &headers, query, Some(shop)).await
+}
+
+async fn page(
+    state: &AppState,
+    user: &PageUser,
+    headers: &HeaderMap,
+    query: DashboardQuery,
+    shop: Option<ShopId>,
+) -> ApiResult<Response> {
+    let partitions: Vec<PartitionInfo> = state
+        .catalog
+        .partitions(SALES_TABLE)
+        .await?
+        .into_iter()
+        .filter(|p| shop.as_ref().is_none_or(|s| p.shop_id == s.as_str()))
+        .collect();
+    let latest = partitions.iter().map(|p| p.date.as_str()).max().and_then(|d| SalesDate::parse(d).ok());
+    let heading = match &shop {
+        Some(shop) => format!("Shop {shop}"),
+        None => "Daily sales".to_owned(),
+    };
+    let origin =
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| format!("http://{h}")).unwrap_or_default();
+    let Some(date) = query.date.or(latest) else {
+        let page = DashboardPage {
+            frame: user.frame(),
+            heading,
+            origin,
+            date: None,
+            as_of: String::new(),
+            headlines: Vec::new(),
+            show_missing: false,
+            missing: Vec::new(),
+            widgets: Vec::new(),
+            csv_base: String::new(),
+        };
+        return Ok(render(&page));
+    };
+    let engine = state.sql.as_ref();
+    let shop_ref = shop.as_ref();
+    let headline_sql = widgets::headline_sql(date, shop_ref);
+    let shops_sql = widgets::per_shop_sql(date);
+    let trend_sql = widgets::trend_sql(date, TREND_DAYS, shop_ref);
+    let revenue_sql = widgets::top_products_sql(date, false, shop_ref);
+    let units_sql = widgets::top_products_sql(date, true, shop_ref);
+    let payments_sql = widgets::payments_sql(date, shop_ref);
+    // The widgets' statements run at once (each holds a query slot while it runs).
+    let (headline_rows, shop_rows, trend_rows, revenue_rows, units_rows, payment_rows) = tokio::try_join!(
+        widgets::rows(engine, &headline_sql),
+        async {
+            match shop_ref {
+                None => widgets::rows(engine, &shops_sql).await,
+                Some(_) => Ok(Vec::new()),
+            }
+        },
+        widgets::rows(engine, &trend_sql),
+        widgets::rows(engine, &revenue_sql),
+        widgets::rows(engine, &units_sql),
+        widgets::rows(engine, &payments_sql),
+    )?;
+    let with_sql = |mut widget: Widget, sql: &str| {
+        widget.sql = sql.to_owned();
+        widget
+    };
+    let mut shown = Vec::new();
+    if shop.is_none() {
+        shown.push(Shown { widget: with_sql(widgets::per_shop(&shop_rows), &shops_sql), chart: "bar" });
+    }
+    shown.push(Shown { widget: with_sql(widgets::trend(date, TREND_DAYS, &trend_rows), &trend_sql), chart: "line" });
+    shown.push(Shown { widget: with_sql(widgets::top_products(false, &revenue_rows), &revenue_sql), chart: "bar" });
+    shown.push(Shown { widget: with_sql(widgets::top_products(true, &units_rows), &units_sql), chart: "bar" });
+    shown.push(Shown { widget: with_sql(widgets::payments(&payment_rows), &payments_sql), chart: "bar" });
+
+    if query.format.as_deref() == Some("csv") {
+        let wanted = query.table.as_deref().unwrap_or("");
+        let widget = shown
+            .iter()
+            .find(|s| s.widget.key == wanted)
+            .ok_or_else(|| ApiError::NotFound(format!("no table '{wanted}' on this page")))?;
+        return Ok(csv_download(&widget.widget, date));
+    }
+
+    let as_of = partitions.iter().map(|p| p.updated_at.as_str()).max().unwrap_or("no upload yet").to_owned();
+    let path = match &shop {
+        Some(shop) => format!("/ui/dashboard/shops/{shop}"),
+        None => "/ui/dashboard".to_owned(),
+    };
+    let page = DashboardPage {
+        frame: user.frame(),
+        heading,
+        origin,
+        date: Some(date),
+        as_of,
+        headlines: widgets::headlines(date, &headline_rows),
+        show_missing: shop.is_none(),
+        missing: not_reported(&partitions, date),
+        widgets: shown,
+        csv_base: format!("{path}?date={date}"),
+    };
+    Ok(render(&page))
+}
+
+/// Shops with a partition in the 28 days before `date` but none on it: shop, its last day with
+/// data, and the time of its last accepted upload.
+fn not_reported(partitions: &[PartitionInfo], date: SalesDate) -> Vec<(String, String, String)> {
+    let day = date.to_string();
+    let since = widgets::days_from(date, -EXPECTED_WITHIN_DAYS).to_string();
+    let mut shops: std::collections::BTreeMap<&str, (&str, &str)> = std::collections::BTreeMap::new();
+    for p in partitions.iter().filter(|p| p.date.as_str() >= since.as_str() && p.date.as_str() < day.as_str()) {
+        let entry = shops.entry(p.shop_id.as_str()).or_insert((p.date.as_str(), p.updated_at.as_str()));
+        entry.0 = entry.0.max(p.date.as_str());
+        entry.1 = entry.1.max(p.updated_at.as_str());
+    }
+    shops
+        .into_iter()
+        .filter(|(shop, _)| !partitions.iter().any(|p| p.shop_id == *shop && p.date == day))
+        .map(|(shop, (last_day, last_upload))| (shop.to_owned(), last_day.to_owned(), last_upload.to_owned()))
+        .collect()
+}
+
+/// One table as CSV: the headings, then each row's exact values.
+pub(super) fn csv_download(widget: &Widget, date: SalesDate) -> Response {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let _ = out.write_record(&widget.columns);
+    for row in &widget.rows {
+        // Text a spreadsheet would run as a formula gets a leading `'` (names come from shops).
+        let fields = row.iter().zip(&widget.numeric).map(|(cell, numeric)| {
+            if *numeric {
+                cell.exact.as_bytes().to_vec()
+            } else {
+                crate::ingest::neutralise(cell.exact.as_bytes()).into_owned()
+            }
+        });
+        let _ = out.write_record(fields);
+    }
+    let body = out.into_inner().unwrap_or_default();
+    let disposition = format!("attachment; filename=\"{}-{date}.csv\"", widget.key);
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
+}
