@@ -18,13 +18,14 @@ function signInFromLink() {
 function sortableTables() {
   for (const table of document.querySelectorAll("table.sortable")) {
     for (const button of table.querySelectorAll("th button[data-sort]")) {
-      button.setAttribute("aria-sort", "none");
+      const heading = button.closest("th");
+      heading.setAttribute("aria-sort", "none");
       button.addEventListener("click", () => {
         const column = Number(button.dataset.sort);
-        const numeric = button.closest("th").classList.contains("num");
-        const ascending = button.getAttribute("aria-sort") !== "ascending";
-        for (const other of table.querySelectorAll("th button[data-sort]")) other.setAttribute("aria-sort", "none");
-        button.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        const numeric = heading.classList.contains("num");
+        const ascending = heading.getAttribute("aria-sort") !== "ascending";
+        for (const other of table.querySelectorAll("th[aria-sort]")) other.setAttribute("aria-sort", "none");
+        heading.setAttribute("aria-sort", ascending ? "ascending" : "descending");
         const body = table.tBodies[0];
         const rows = Array.from(body.rows);
         const key = (row) => row.cells[column].dataset.value ?? row.cells[column].textContent;
@@ -82,12 +83,20 @@ function sendForm() {
   const input = document.getElementById("send-file");
   const zone = document.getElementById("drop");
   const output = document.getElementById("send-result");
+  // A file named like its day (`2025-07-30.csv`) sets the day.
+  input.addEventListener("change", () => {
+    const named = input.files[0] && /(\d{4}-\d{2}-\d{2})/.exec(input.files[0].name);
+    if (named) document.getElementById("send-date").value = named[1];
+  });
   zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     zone.classList.remove("over");
-    if (event.dataTransfer && event.dataTransfer.files.length > 0) input.files = event.dataTransfer.files;
+    if (event.dataTransfer && event.dataTransfer.files.length > 0) {
+      input.files = event.dataTransfer.files;
+      input.dispatchEvent(new Event("change"));
+    }
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -65,6 +65,13 @@ scripts/audit.sh --offline
 failed=0
 echo "== back end: local directory + SQLite"
 cargo nextest run --workspace --all-targets --no-fail-fast "$@" || failed=1
+# The reporting pages in a real browser, against the binary the suite above built: Debian's
+# Chromium and playwright-core from npm (which downloads no browser), installed when missing.
+echo "== browser: the reporting pages in Chromium"
+if [ ! -x /usr/lib/chromium/chromium ]; then
+  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
+fi
+(cd tests/browser && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; } && node --test) || failed=1
 echo "== back end: S3 ($MOTO_URL) + PostgreSQL ($PG_DATABASE)"
 SHOPLAKE_TEST_BACKEND=s3 \
   SHOPLAKE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/$PG_DATABASE" \
