@@ -74,8 +74,9 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     routes
         .merge(docs)
-        // Someone opening the service in a browser lands on the API docs.
-        .route("/", get(|| async { Redirect::temporary("/docs/") }))
+        // Someone opening the service in a browser lands on the reporting pages (sign-in), which
+        // link the API docs.
+        .route("/", get(|| async { Redirect::temporary("/ui/") }))
         .merge(problems::router())
         .merge(ui::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such route") })

@@ -118,7 +118,7 @@ async fn pretty_logs_written_to_a_file_carry_no_colour_codes() {
 }
 
 #[tokio::test]
-async fn a_browser_opening_the_root_url_is_sent_to_the_api_docs() {
+async fn a_browser_opening_the_root_url_is_sent_to_the_reporting_pages_which_link_the_api_docs() {
     // Arrange
     let app = spawn_app().await;
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -129,7 +129,9 @@ async fn a_browser_opening_the_root_url_is_sent_to_the_api_docs() {
 
     // Assert
     assert_eq!(root.status(), StatusCode::TEMPORARY_REDIRECT);
-    assert_eq!(root.headers()["location"], "/docs/");
+    assert_eq!(root.headers()["location"], "/ui/");
     assert_eq!(followed.status(), StatusCode::OK);
-    assert!(followed.text().await.unwrap().contains("swagger"), "the docs page");
+    let sign_in = followed.text().await.unwrap();
+    assert!(sign_in.contains("<form method=\"post\" action=\"/ui/session\""), "the sign-in page");
+    assert!(sign_in.contains("href=\"/docs/\""), "which links the API docs");
 }

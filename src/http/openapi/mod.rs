@@ -11,7 +11,7 @@ mod refine;
 #[openapi(
     info(
         title = "shoplake",
-        description = "Ingestion front door of a retail sales data lake: shops upload daily sales CSVs, analysts query them.\n\nEvery error is an RFC 9457 problem document (`application/problem+json`) whose `type` is a URI reference such as `/problems/invalid-csv`: on this service it leads to a page saying what the problem means and what to do (`/problems` lists them). Every answer carries `X-Request-Id`.",
+        description = "Ingestion front door of a retail sales data lake: shops upload daily sales CSVs, analysts query them.\n\nEvery error is an RFC 9457 problem document (`application/problem+json`) whose `type` is a URI reference such as `/problems/invalid-csv`: on this service it leads to a page saying what the problem means and what to do (`/problems` lists them). Every answer carries `X-Request-Id`.\n\nThe reporting pages (daily sales dashboard, each shop's upload page) are at [/ui/](/ui/).",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
