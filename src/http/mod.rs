@@ -14,7 +14,7 @@ mod state;
 mod uploads;
 
 pub use state::AppState;
-pub use uploads::{UploadDto, UploadListDto};
+pub use uploads::{CheckReportDto, UploadDto, UploadListDto};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
