@@ -14,6 +14,7 @@
 mod auth;
 mod catalog;
 mod concurrency;
+mod dry_run;
 mod errors;
 mod external;
 mod health;
@@ -33,6 +34,7 @@ mod local_only {
     mod cli;
     mod crash;
     mod faults;
+    mod validate;
 }
 
 /// Tests of the S3 + PostgreSQL back end only.
