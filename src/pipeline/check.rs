@@ -240,3 +240,65 @@ fn reopen_when_spooled(
         Ok(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rows` sales rows for 2025-07-30; the transaction ids in `repeats` appear again at the end.
+    fn body(rows: usize, repeats: &[usize]) -> String {
+        let mut text = String::from("transaction_id,sold_at,sku,quantity,unit_price\n");
+        for (line, i) in (0..rows).chain(repeats.iter().copied()).enumerate() {
+            text.push_str(&format!("T-{i:05},2025-07-30T10:{:02}:00,SKU{:03},{},{}.25\n", line % 60, i % 97, 1, 2));
+        }
+        text
+    }
+
+    fn day() -> SalesDate {
+        SalesDate::parse("2025-07-30").unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_past_the_key_budget_is_read_again_from_the_spool_and_no_scratch_file_is_left() {
+        // Arrange: only 16 transaction ids kept in memory, so the ingest reads the body twice.
+        let scratch = tempfile::tempdir().unwrap();
+        let options = Arc::new(IngestOptions { max_unique_in_memory: 16, batch_rows: 64, ..IngestOptions::default() });
+        let text = body(2_000, &[3, 1_999]);
+        // Act
+        let report = check_offline(&mut text.as_bytes(), day(), None, &options, scratch.path(), 1 << 30).await.unwrap();
+        // Assert: both repeated ids found (one among the spilled keys), as an upload finds them.
+        assert_eq!(report.status, UploadStatus::Succeeded);
+        assert_eq!((report.rows_total, report.rows_accepted, report.rows_rejected), (2_002, 2_000, 2));
+        assert_eq!(report.bytes, text.len() as u64);
+        let leftovers: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "scratch files left behind: {leftovers:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_over_the_limit_or_cut_short_is_an_error_and_leaves_no_scratch_file() {
+        let scratch = tempfile::tempdir().unwrap();
+        let options = Arc::new(IngestOptions::default());
+        let text = body(200, &[]);
+        let over = check_offline(&mut text.as_bytes(), day(), None, &options, scratch.path(), 100).await;
+        assert!(matches!(over, Err(PipelineError::TooLarge { limit: 100, upload_id: None })), "{over:?}");
+        let cut = futures_util::stream::iter(vec![
+            Ok(bytes::Bytes::from(text.clone())),
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client gone")),
+        ]);
+        let mut cut = tokio_util::io::StreamReader::new(cut);
+        let interrupted = check_offline(&mut cut, day(), None, &options, scratch.path(), 1 << 30).await;
+        assert!(matches!(interrupted, Err(PipelineError::Interrupted { upload_id: None, .. })), "{interrupted:?}");
+        let leftovers: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "scratch files left behind: {leftovers:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn offline_the_columns_beyond_the_schema_are_reported_and_never_a_schema_problem() {
+        let scratch = tempfile::tempdir().unwrap();
+        let options = Arc::new(IngestOptions::default());
+        let text = "transaction_id,sold_at,sku,quantity,unit_price,till_no\nT-1,2025-07-30T10:00:00,A,1,2.50,7\n";
+        let report = check_offline(&mut text.as_bytes(), day(), None, &options, scratch.path(), 1 << 20).await.unwrap();
+        assert_eq!(report.new_columns, vec![ColumnDef { name: "till_no".into(), data_type: "string".into() }]);
+        assert_eq!((report.status, report.schema_problem), (UploadStatus::Succeeded, None));
+    }
+}

@@ -220,3 +220,33 @@ fn ingest_result(report: &IngestReport, rejected_key: Option<String>) -> IngestR
         rejected_key,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(spec: &[(&str, &str)]) -> Vec<ColumnDef> {
+        spec.iter().map(|(n, t)| ColumnDef { name: n.to_string(), data_type: t.to_string() }).collect()
+    }
+
+    #[test]
+    fn a_column_whose_type_the_table_cannot_hold_is_a_problem_and_a_new_one_is_reported() {
+        let table = columns(&[("transaction_id", "string"), ("quantity", "bigint")]);
+        let file = columns(&[("quantity", "string"), ("till_no", "string")]);
+        let fit = schema_fit(Some(&table), &TableSchema::sales_default(), &file, SchemaLimits::default());
+        assert_eq!(fit.new_columns, columns(&[("till_no", "string")]));
+        let problem = fit.problem.expect("a type conflict");
+        assert!(problem.contains("does not fit the table") && problem.contains("quantity"), "{problem}");
+    }
+
+    #[test]
+    fn a_table_at_its_width_limit_takes_no_new_column_and_unknown_tables_judge_nothing() {
+        let file = columns(&[("till_no", "string")]);
+        let contract = TableSchema::sales_default();
+        let at_limit = SchemaLimits { max_table_columns: contract.columns.len(), ..SchemaLimits::default() };
+        let full = schema_fit(Some(&[]), &contract, &file, at_limit);
+        assert!(full.problem.is_some_and(|p| p.contains("columns wide")));
+        let offline = schema_fit(None, &contract, &file, at_limit);
+        assert_eq!(offline, SchemaFit { new_columns: file.clone(), problem: None });
+    }
+}
