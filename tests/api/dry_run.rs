@@ -11,17 +11,27 @@ use sha2::{Digest, Sha256};
 use shoplake::domain::Role;
 
 const DAY: &str = "2025-07-30";
+const CSV: (&str, &str) = ("content-type", "text/csv");
+
+/// `POST /v1/shops/{shop}/uploads?{query}` with `headers` and `body`.
+pub async fn post_to_uploads(
+    app: &TestApp,
+    token: &str,
+    shop: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> Response {
+    let mut request = app.client.post(app.url(&format!("/v1/shops/{shop}/uploads?{query}"))).bearer_auth(token);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(body).send().await.unwrap()
+}
 
 /// `POST /v1/shops/{shop}/uploads?dry_run=true&date=` with a raw `text/csv` body.
 async fn dry_run(app: &TestApp, token: &str, shop: &str, body: impl Into<reqwest::Body>) -> Response {
-    app.client
-        .post(app.url(&format!("/v1/shops/{shop}/uploads?dry_run=true&date={DAY}")))
-        .bearer_auth(token)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    post_to_uploads(app, token, shop, &format!("dry_run=true&date={DAY}"), &[CSV], body).await
 }
 
 /// A dry run of shop 001's file expected to answer `200`; its report.
@@ -145,32 +155,18 @@ async fn a_dry_run_of_a_good_file_answers_its_report_and_leaves_the_lake_unchang
     // Arrange: a lake with one accepted upload for the shop-day (and its idempotency key).
     let app = spawn_app().await;
     let token = app.shop_token("001");
-    let first = app
-        .client
-        .post(app.url(&format!("/v1/shops/001/uploads?date={DAY}")))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .header("idempotency-key", "pos-7-first")
-        .body(sample_csv(DAY, 10))
-        .send()
-        .await
-        .unwrap();
+    let upload = format!("date={DAY}");
+    let first_key = [CSV, ("idempotency-key", "pos-7-first")];
+    let first = post_to_uploads(&app, &token, "001", &upload, &first_key, sample_csv(DAY, 10)).await;
     assert_eq!(first.status(), StatusCode::CREATED);
     let before = lake_state(&app).await;
     assert!(before.objects.iter().any(|(key, _)| key.contains("processed/")), "{before:?}");
 
     // Act: a dry run of another file for the same shop-day, with an Idempotency-Key.
     let body = sample_csv(DAY, 40);
-    let response = app
-        .client
-        .post(app.url(&format!("/v1/shops/001/uploads?dry_run=true&date={DAY}")))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .header("idempotency-key", "pos-7-check")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let check_key = [CSV, ("idempotency-key", "pos-7-check")];
+    let check = format!("dry_run=true&date={DAY}");
+    let response = post_to_uploads(&app, &token, "001", &check, &check_key, body.clone()).await;
 
     // Assert: the report, and nothing changed.
     assert_eq!(response.status(), StatusCode::OK);
@@ -187,16 +183,7 @@ async fn a_dry_run_of_a_good_file_answers_its_report_and_leaves_the_lake_unchang
     );
     assert_eq!(lake_state(&app).await, before, "a dry run changed the lake");
     // The key was not claimed: a real upload of other bytes under it is a new upload.
-    let real = app
-        .client
-        .post(app.url(&format!("/v1/shops/001/uploads?date={DAY}")))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .header("idempotency-key", "pos-7-check")
-        .body(sample_csv(DAY, 41))
-        .send()
-        .await
-        .unwrap();
+    let real = post_to_uploads(&app, &token, "001", &upload, &check_key, sample_csv(DAY, 41)).await;
     assert_eq!(real.status(), StatusCode::CREATED);
 }
 
@@ -333,25 +320,10 @@ async fn request_level_refusals_stay_as_for_an_upload_and_keep_nothing() {
     let anonymous = app.client.post(app.url("/v1/shops/001/uploads?dry_run=true&date=2025-07-30")).send().await;
     assert_problem(anonymous.unwrap(), StatusCode::UNAUTHORIZED).await;
     // A date outside the accepted shop-days, and a media type the upload does not take.
-    let old_day = app
-        .client
-        .post(app.url("/v1/shops/001/uploads?dry_run=true&date=1999-01-01"))
-        .bearer_auth(&shop)
-        .header("content-type", "text/csv")
-        .body(sample_csv("1999-01-01", 2))
-        .send()
-        .await
-        .unwrap();
+    let old_day = post_to_uploads(&app, &shop, "001", "dry_run=true&date=1999-01-01", &[CSV], "x").await;
     assert_problem(old_day, StatusCode::BAD_REQUEST).await;
-    let json_body = app
-        .client
-        .post(app.url(&format!("/v1/shops/001/uploads?dry_run=true&date={DAY}")))
-        .bearer_auth(&shop)
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let json = [("content-type", "application/json")];
+    let json_body = post_to_uploads(&app, &shop, "001", &format!("dry_run=true&date={DAY}"), &json, "{}").await;
     assert_problem(json_body, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     // A body over the limit, streamed without a length: 413 naming no upload.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![b'x'; 300])).collect();

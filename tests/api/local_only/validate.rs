@@ -2,6 +2,7 @@
 //! an upload would accept the file, 1 when it would refuse it, 2 for usage and configuration
 //! errors; its JSON is the API's dry-run report; it writes nothing.
 
+use crate::dry_run::post_to_uploads;
 use crate::helpers::{files_in, sample_csv, spawn_app};
 use crate::server_process::shoplake;
 use std::path::Path;
@@ -91,19 +92,10 @@ async fn validate_json_is_the_report_the_api_dry_run_answers_for_the_same_bytes(
     let body = with_bad_quantities(60, &[3, 40]);
     std::fs::write(dir.path().join("2025-07-30.csv"), &body).unwrap();
     // Act
-    let api: serde_json::Value = app
-        .client
-        .post(app.url("/v1/shops/001/uploads?dry_run=true&date=2025-07-30"))
-        .bearer_auth(app.shop_token("001"))
-        .header("content-type", "text/csv")
-        .header("content-disposition", "attachment; filename=\"2025-07-30.csv\"")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let headers = [("content-type", "text/csv"), ("content-disposition", "attachment; filename=\"2025-07-30.csv\"")];
+    let query = "dry_run=true&date=2025-07-30";
+    let api = post_to_uploads(&app, &app.shop_token("001"), "001", query, &headers, body).await;
+    let api: serde_json::Value = api.json().await.unwrap();
     let output = validate(dir.path(), &["--format", "json", "2025-07-30.csv"]);
     // Assert
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
