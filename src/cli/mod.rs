@@ -1,7 +1,9 @@
-//! Command line: `serve`, `token`, `migrate`, `ingest`, `sql`, `crawl`, `openapi`; exit code 2 for bad
-//! configuration and usage, 1 for failures (and for `ingest` when a file was not accepted).
+//! Command line: `serve`, `token`, `migrate`, `ingest`, `validate`, `sql`, `crawl`, `openapi`; exit
+//! code 2 for bad configuration and usage, 1 for failures (and for `ingest` and `validate` when a
+//! file was not, or would not be, accepted).
 
 mod ingest;
+mod validate;
 
 use crate::app::{shutdown_signal, Application, Backends};
 use crate::auth::Keys;
@@ -71,6 +73,18 @@ pub enum Command {
         jobs: Option<usize>,
         /// CSV files of one shop-day.
         files: Vec<PathBuf>,
+    },
+    /// Check a file as an upload would (same schema, limits and row rules), storing nothing:
+    /// exit code 0 when it would be accepted, 1 when it would be rejected.
+    Validate {
+        /// The shop-day, YYYY-MM-DD (default: from a file named YYYY-MM-DD.csv[.gz]).
+        #[arg(long)]
+        date: Option<String>,
+        /// Output: a short summary and the row errors, or the JSON of a dry run on the API.
+        #[arg(long, value_enum, default_value = "text")]
+        format: validate::ValidateFormat,
+        /// The CSV (or .csv.gz) file.
+        file: PathBuf,
     },
     /// Run read-only SQL on the embedded engine over the same data directory.
     Sql {
@@ -179,6 +193,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     code: 1,
                     error: anyhow::anyhow!("some files were not accepted (see the table above)"),
                 });
+            }
+        }
+        Command::Validate { date, format, file } => {
+            crate::telemetry::init(settings.log_format, "warn");
+            if !validate::run(&settings, &file, date.as_deref(), format).await? {
+                return Err(CliError { code: 1, error: anyhow::anyhow!("the file would be rejected") });
             }
         }
         Command::Sql { sql, format } => {

@@ -146,7 +146,7 @@ impl From<PipelineError> for ApiError {
         match error {
             PipelineError::TooLarge { limit, upload_id } => Self::TooLarge {
                 detail: format!("the body is larger than the upload limit of {limit} bytes"),
-                upload_id: Some(upload_id.to_string()),
+                upload_id: upload_id.map(|id| id.to_string()),
             },
             PipelineError::DecompressedTooLarge { problem, upload_id } => {
                 Self::TooLarge { detail: problem, upload_id: Some(upload_id.to_string()) }

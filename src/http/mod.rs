@@ -15,7 +15,7 @@ pub mod ui;
 mod uploads;
 
 pub use state::AppState;
-pub use uploads::{UploadDto, UploadListDto};
+pub use uploads::{CheckReportDto, UploadDto, UploadListDto};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};

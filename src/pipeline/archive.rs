@@ -21,7 +21,7 @@ impl Pipeline {
             let interrupted = |source: std::io::Error| {
                 Stop::failed(
                     "the upload was interrupted before the body was complete".into(),
-                    PipelineError::Interrupted { source, upload_id: id },
+                    PipelineError::Interrupted { source, upload_id: Some(id) },
                 )
             };
             // Peek the first bytes to name the archive `.csv` or `.csv.gz` by content, not by header.
@@ -45,7 +45,7 @@ impl Pipeline {
                 Err(StorageError::Source(_)) if summary.over_limit => {
                     let limit = self.max_upload_bytes;
                     let problem = format!("the body is larger than the limit of {limit} bytes");
-                    return Err(Stop::failed(problem, PipelineError::TooLarge { limit, upload_id: id }).into());
+                    return Err(Stop::failed(problem, PipelineError::TooLarge { limit, upload_id: Some(id) }).into());
                 }
                 Err(StorageError::Source(source)) => return Err(interrupted(source).into()),
                 Err(other) => {

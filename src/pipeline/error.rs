@@ -15,8 +15,8 @@ pub enum PipelineError {
     TooLarge {
         /// The configured limit.
         limit: u64,
-        /// The upload recorded as failed.
-        upload_id: UploadId,
+        /// The upload recorded as failed (none for a dry run).
+        upload_id: Option<UploadId>,
     },
     /// The body inflates past the decompressed-size limit; the raw archive is kept, nothing else.
     #[error("{problem}")]
@@ -31,8 +31,8 @@ pub enum PipelineError {
     Interrupted {
         /// What the body stream reported.
         source: std::io::Error,
-        /// The upload recorded as failed.
-        upload_id: UploadId,
+        /// The upload recorded as failed (none for a dry run).
+        upload_id: Option<UploadId>,
     },
     /// The whole file is refused (empty, undecodable, too many bad rows...); `processed/` untouched.
     #[error("{problem}")]

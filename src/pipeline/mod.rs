@@ -1,10 +1,12 @@
 //! The use case "accept an upload", shared by the HTTP route and the CLI: record the upload,
 //! archive the raw bytes (hashing and counting them as they stream), then, serialized per
-//! shop-day, clean and write the partition and commit the status. Knows the storage and state
-//! traits and the ingest core, never HTTP.
+//! shop-day, clean and write the partition and commit the status; and its dry run ("check"),
+//! which answers the same verdict and keeps nothing. Knows the storage and state traits and
+//! the ingest core, never HTTP.
 
 mod active;
 mod archive;
+mod check;
 mod commit;
 mod digest;
 mod error;
@@ -17,6 +19,7 @@ mod tee;
 mod tests;
 mod verdict;
 
+pub use check::{check_offline, CheckReport};
 pub use digest::{DigestReader, DigestSummary};
 pub use error::PipelineError;
 pub use reconcile::ReconcileReport;

@@ -8,7 +8,7 @@ use crate::ingest::{ingest_reopenable, IngestError, IngestOptions, IngestReport}
 use crate::storage::{BlobStore, StorageResult};
 use bytes::Bytes;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::SyncIoBridge;
@@ -24,7 +24,11 @@ pub struct ScratchFiles {
 
 impl ScratchFiles {
     pub(super) fn new(store: &dyn BlobStore, id: &UploadId) -> Self {
-        let dir = store.scratch_dir();
+        Self::in_dir(store.scratch_dir(), id)
+    }
+
+    /// The scratch outputs of the ingest named `id`, in `dir`.
+    pub(super) fn in_dir(dir: &Path, id: &UploadId) -> Self {
         Self { parquet: dir.join(format!("{id}.parquet.part")), rejected: dir.join(format!("{id}.rejected.part")) }
     }
 }
@@ -54,7 +58,7 @@ pub async fn ingest_archived(
     let handle = tokio::runtime::Handle::current();
     let (reader_store, raw_key) = (store.clone(), raw_key.to_owned());
     let open = move || open_archived(&handle, &reader_store, &raw_key);
-    Ok(run_blocking(store, id, date, options, open).await)
+    Ok(run_blocking(store.scratch_dir(), id, date, options, open).await)
 }
 
 /// Starts ingesting an upload's body while it is being archived: the first reading takes the
@@ -71,22 +75,41 @@ pub fn spawn_ingest_while_archiving(
 ) -> tokio::task::JoinHandle<Ingested> {
     let handle = tokio::runtime::Handle::current();
     let reader_store = store.clone();
-    let mut first = Some(ChunkReceiver::new(chunks));
     let mut archived = Some(archived);
     let mut raw_key: Option<String> = None;
-    let open = move || -> std::io::Result<Box<dyn Read>> {
-        if let Some(body) = first.take() {
-            return Ok(Box::new(body));
-        }
+    let reopen = move || -> std::io::Result<Box<dyn Read>> {
         if raw_key.is_none() {
             let archive = archived.take().ok_or_else(|| std::io::Error::other("the archive did not complete"))?;
             raw_key = Some(archive.blocking_recv().map_err(|_| std::io::Error::other("the archive did not complete"))?);
         }
         open_archived(&handle, &reader_store, raw_key.as_deref().unwrap_or_default())
     };
-    let (store, id, span) = (store.clone(), *id, tracing::info_span!("pipeline.ingest", upload_id = %id));
+    spawn_ingest_while_receiving(store.scratch_dir(), id, chunks, reopen, date, options)
+}
+
+/// Starts ingesting a body as its chunks arrive on `chunks` (copies a
+/// [`super::tee::TeeReader`] sends); a second reading (very large files) calls `reopen`, which
+/// produces the complete body again from its start (blocking until it can). Scratch outputs
+/// go to `scratch_dir`, named by `id`.
+pub fn spawn_ingest_while_receiving(
+    scratch_dir: &Path,
+    id: &UploadId,
+    chunks: mpsc::Receiver<Bytes>,
+    mut reopen: impl FnMut() -> std::io::Result<Box<dyn Read>> + Send + 'static,
+    date: SalesDate,
+    options: Arc<IngestOptions>,
+) -> tokio::task::JoinHandle<Ingested> {
+    let mut first = Some(ChunkReceiver::new(chunks));
+    let open = move || -> std::io::Result<Box<dyn Read>> {
+        match first.take() {
+            Some(body) => Ok(Box::new(body)),
+            None => reopen(),
+        }
+    };
+    let (scratch_dir, id, span) =
+        (scratch_dir.to_path_buf(), *id, tracing::info_span!("pipeline.ingest", upload_id = %id));
     tokio::spawn(tracing::Instrument::instrument(
-        async move { run_blocking(&store, &id, date, options, open).await },
+        async move { run_blocking(&scratch_dir, &id, date, options, open).await },
         span,
     ))
 }
@@ -105,7 +128,7 @@ fn open_archived(
 /// files. Very large files are read twice (bounded memory for the duplicate-id check), so the
 /// core gets `open` to produce the input again from its start.
 async fn run_blocking<F>(
-    store: &Arc<dyn BlobStore>,
+    scratch_dir: &Path,
     id: &UploadId,
     date: SalesDate,
     options: Arc<IngestOptions>,
@@ -114,10 +137,10 @@ async fn run_blocking<F>(
 where
     F: FnMut() -> std::io::Result<Box<dyn Read>> + Send + 'static,
 {
-    let scratch = ScratchFiles::new(store.as_ref(), id);
+    let scratch = ScratchFiles::in_dir(scratch_dir, id);
     let (parquet_path, rejected_path) = (scratch.parquet.clone(), scratch.rejected.clone());
     let mut options = (*options).clone();
-    options.scratch_dir = Some(store.scratch_dir().to_path_buf());
+    options.scratch_dir = Some(scratch_dir.to_path_buf());
     let started = std::time::Instant::now();
     let verdict = tokio::task::spawn_blocking(move || -> Result<IngestReport, IngestError> {
         let mut parquet = BufWriter::with_capacity(1 << 20, std::fs::File::create(&parquet_path)?);

@@ -75,7 +75,7 @@ async fn the_served_openapi_document_passes_an_openapi_3_1_validator() {
 }
 
 #[tokio::test]
-async fn a_python_client_generated_from_the_document_uploads_reads_the_status_and_runs_the_seed_query() {
+async fn a_python_client_generated_from_the_document_checks_uploads_reads_the_status_and_runs_the_seed_query() {
     // Arrange: the client is generated from the document the running service serves.
     let app = spawn_app().await;
     let document = app.client.get(app.url("/openapi.json")).send().await.unwrap().text().await.unwrap();
@@ -88,7 +88,8 @@ async fn a_python_client_generated_from_the_document_uploads_reads_the_status_an
     for (shop, count) in rows {
         std::fs::write(dir.path().join(format!("{shop}.csv")), sample_csv("2025-07-30", count)).unwrap();
     }
-    // Act: upload (multipart and gzip), read each status, run the seed query — generated code only.
+    // Act: check (dry run), upload (multipart and gzip), read each status, run the seed query —
+    // generated code only.
     let analyst = app.token(shoplake::domain::Role::Analyst, None);
     let output =
         openapi_client(&["exercise", out, &app.address, &app.shop_token("001"), &app.shop_token("002"), &analyst])
@@ -96,6 +97,8 @@ async fn a_python_client_generated_from_the_document_uploads_reads_the_status_an
     // Assert
     let answer: serde_json::Value = serde_json::from_str(&output).unwrap();
     for (shop, count) in rows {
+        assert_eq!(answer["checks"][shop]["status"], "succeeded", "{answer}");
+        assert_eq!(answer["checks"][shop]["rows_accepted"], count, "{answer}");
         assert_eq!(answer["uploads"][shop]["status"], "succeeded", "{answer}");
         assert_eq!(answer["uploads"][shop]["rows_accepted"], count, "{answer}");
         assert_eq!(answer["totals"][shop], sample_total(count), "{answer}");

@@ -14,6 +14,7 @@
 mod auth;
 mod catalog;
 mod concurrency;
+mod dry_run;
 mod errors;
 mod external;
 mod health;
@@ -34,6 +35,7 @@ mod local_only {
     mod cli;
     mod crash;
     mod faults;
+    mod validate;
 }
 
 /// Tests of the S3 + PostgreSQL back end only.

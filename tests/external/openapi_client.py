@@ -8,8 +8,10 @@
         application/gzip bodies mapped to binary, as its documentation says for such types).
     openapi_client.py exercise OUT_DIR BASE_URL TOKEN_001 TOKEN_002 ANALYST_TOKEN
         with that generated client only, each shop with its own token: shop 001 uploads
-        OUT_DIR/001.csv as a multipart file and shop 002 OUT_DIR/002.csv as a .csv.gz body for 2025-07-30, each upload's status is read back, then the analyst runs
-        the seed query. Prints {"uploads": {...}, "totals": {shop: total}} as JSON.
+        OUT_DIR/001.csv as a multipart file and shop 002 OUT_DIR/002.csv as a .csv.gz body for 2025-07-30, each
+        first checked with ?dry_run=true (the report read back), then uploaded; each upload's status is read
+        back, then the analyst runs the seed query. Prints {"checks": {...}, "uploads": {...},
+        "totals": {shop: total}} as JSON.
 """
 import datetime, gzip, io, json, pathlib, subprocess, sys
 
@@ -45,19 +47,25 @@ def exercise(out_dir, base_url, token_001, token_002, analyst_token):
     from shoplake_client import AuthenticatedClient
     from shoplake_client.api.query import run_query
     from shoplake_client.api.uploads import create_upload, get_upload
-    from shoplake_client.models import QueryRequest, UploadForm, UploadStatus
+    from shoplake_client.models import CheckReport, QueryRequest, UploadForm, UploadStatus
     from shoplake_client.types import File
 
     day = datetime.date(2025, 7, 30)
     files = {shop: pathlib.Path(out_dir, f"{shop}.csv").read_bytes() for shop in ("001", "002")}
     tokens = {"001": token_001, "002": token_002}
-    uploads = {}
-    for shop_id, body in (
-        ("001", UploadForm(file=File(payload=io.BytesIO(files["001"]), file_name="sales-001.csv", mime_type="text/csv"))),
-        ("002", File(payload=io.BytesIO(gzip.compress(files["002"])), file_name="sales-002.csv.gz")),
-    ):
+    bodies = {
+        "001": lambda: UploadForm(file=File(payload=io.BytesIO(files["001"]), file_name="sales-001.csv", mime_type="text/csv")),
+        "002": lambda: File(payload=io.BytesIO(gzip.compress(files["002"])), file_name="sales-002.csv.gz"),
+    }
+    checks, uploads = {}, {}
+    for shop_id, body in bodies.items():
         shop = AuthenticatedClient(base_url=base_url, token=tokens[shop_id])
-        answer = create_upload.sync_detailed(shop_id, client=shop, date=day, body=body)
+        check = create_upload.sync_detailed(shop_id, client=shop, date=day, dry_run=True, body=body())
+        assert check.status_code == 200, (check.status_code, check.content)
+        report = check.parsed
+        assert isinstance(report, CheckReport), report
+        checks[shop_id] = {"status": report.status.value, "rows_accepted": report.rows_accepted}
+        answer = create_upload.sync_detailed(shop_id, client=shop, date=day, body=body())
         assert answer.status_code == 201, (answer.status_code, answer.content)
         created = answer.parsed
         status = get_upload.sync(str(created.id), client=shop)
@@ -68,7 +76,7 @@ def exercise(out_dir, base_url, token_001, token_002, analyst_token):
     analyst = AuthenticatedClient(base_url=base_url, token=analyst_token)
     result = run_query.sync(client=analyst, body=QueryRequest(sql=SEED))
     totals = {row["shop_id"]: row["total_sales"] for row in (r.to_dict() for r in result.rows)}
-    print(json.dumps({"uploads": uploads, "totals": totals}))
+    print(json.dumps({"checks": checks, "uploads": uploads, "totals": totals}))
 
 
 if __name__ == "__main__":

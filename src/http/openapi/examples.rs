@@ -76,6 +76,42 @@ fn partition() -> Value {
     })
 }
 
+/// A dry run's report of a file with one bad row and one column the table does not have yet.
+fn check_report() -> Value {
+    json!({
+        "dry_run": true,
+        "date": "2025-07-30",
+        "filename": "sales-2025-07-30.csv",
+        "bytes": 301,
+        "sha256": "4b1d0e6f2a9c8b7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d",
+        "status": "succeeded",
+        "rows_total": 3,
+        "rows_accepted": 2,
+        "rows_rejected": 1,
+        "errors": [{"line": 4, "column": "quantity", "value": "two", "reason": "quantity is not an integer"}],
+        "problem": null,
+        "new_columns": [{"name": "loyalty_card", "type": "string"}],
+        "schema_problem": null,
+        "encoding": "utf-8",
+        "delimiter": ","
+    })
+}
+
+/// Named examples of a response content whose body has several shapes (chosen by its schema):
+/// the upload route's `200` is the earlier upload, or a dry run's report.
+pub fn named_responses(body: &Value) -> Option<Value> {
+    match body.pointer("/schema/$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()) {
+        Some("UploadOrCheckReport") => Some(json!({
+            "earlier_upload": {
+                "summary": "Same bytes as the shop-day's current upload, or an Idempotency-Key replay",
+                "value": upload("succeeded")
+            },
+            "dry_run": {"summary": "?dry_run=true: what an upload of these bytes would do", "value": check_report()}
+        })),
+        _ => None,
+    }
+}
+
 /// The example of a request body of `path` in `media_type`.
 pub fn request(path: &str, media_type: &str) -> Option<Value> {
     match (path, media_type) {

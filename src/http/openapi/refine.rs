@@ -94,6 +94,10 @@ fn refine_response(path: &str, status: &str, response: &mut Value) {
             if body.get("example").is_some() || body.get("examples").is_some() {
                 continue;
             }
+            if let Some(named) = examples::named_responses(body) {
+                body["examples"] = named;
+                continue;
+            }
             let example = if media_type.starts_with("application/problem+json") {
                 Some(problem_example(path, code, &description))
             } else {

@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::domain::{SalesDate, ShopId};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::AppState;
-use crate::pipeline::{Incoming, Outcome, Pipeline};
+use crate::pipeline::{CheckReport, Incoming, Outcome, Pipeline};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -101,8 +101,40 @@ impl UploadBody {
         date: Option<SalesDate>,
         idempotency_key: Option<String>,
     ) -> ApiResult<Outcome> {
+        self.read_file(settings, date, async |file: FileInBody| {
+            let FileInBody { date, filename, mut reader } = file;
+            Ok(pipeline.accept(Incoming { shop, date, filename, idempotency_key }, &mut reader).await?)
+        })
+        .await
+    }
+
+    /// Reads the file into `pipeline`'s dry run for `shop`, taking its shop-day as
+    /// [`UploadBody::accept_into`] does: the report an upload would carry, nothing stored.
+    pub async fn check_into(
+        self,
+        pipeline: &Pipeline,
+        settings: &Settings,
+        shop: ShopId,
+        date: Option<SalesDate>,
+    ) -> ApiResult<CheckReport> {
+        self.read_file(settings, date, async |file: FileInBody| {
+            let FileInBody { date, filename, mut reader } = file;
+            Ok(pipeline.check(&Incoming { shop, date, filename, idempotency_key: None }, &mut reader).await?)
+        })
+        .await
+    }
+
+    /// Finds the file in the body (the body itself, or a form's `file` part) and its shop-day,
+    /// and hands it to `use_file`; a body that arrived too slowly is answered `408` whatever
+    /// else it caused.
+    async fn read_file<T>(
+        self,
+        settings: &Settings,
+        date: Option<SalesDate>,
+        use_file: impl AsyncFnOnce(FileInBody) -> ApiResult<T>,
+    ) -> ApiResult<T> {
         let too_slow = self.rate.clone();
-        let accepted: ApiResult<Outcome> = async {
+        let used: ApiResult<T> = async {
             let (date, filename, file) = match self.shape {
                 Shape::File { filename } => (date, filename, self.stream),
                 Shape::Form { boundary, max_form_bytes } => {
@@ -112,11 +144,10 @@ impl UploadBody {
                 }
             };
             let date = date.ok_or_else(missing_date)?;
-            let mut reader = StreamReader::new(file);
-            Ok(pipeline.accept(Incoming { shop, date, filename, idempotency_key }, &mut reader).await?)
+            use_file(FileInBody { date, filename, reader: StreamReader::new(file) }).await
         }
         .await;
-        match accepted {
+        match used {
             Err(_) if too_slow.tripped() => Err(ApiError::Problem {
                 status: StatusCode::REQUEST_TIMEOUT,
                 kind: "body-too-slow",
@@ -125,6 +156,13 @@ impl UploadBody {
             other => other,
         }
     }
+}
+
+/// The file found in an upload's body, with its shop-day and name.
+struct FileInBody {
+    date: SalesDate,
+    filename: Option<String>,
+    reader: StreamReader<ByteStream, Bytes>,
 }
 
 /// The shop-day of a form: its `date` part (checked against the accepted window) must agree

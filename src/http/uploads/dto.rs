@@ -1,9 +1,11 @@
-//! The upload routes' wire types: the upload resource, its list page, the typed query strings,
-//! and the shapes of the upload body (documentation only).
+//! The upload routes' wire types: the upload resource, its list page, a dry run's report, the
+//! typed query strings, and the shapes of the upload body (documentation only).
 
+use crate::catalog::ColumnDef;
 use crate::db::UploadRecord;
 use crate::domain::{SalesDate, UploadId, UploadStatus};
 use crate::http::error::RowErrorDto;
+use crate::pipeline::CheckReport;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The upload resource: one file's status (contract "Upload resource").
@@ -86,6 +88,79 @@ pub struct UploadListDto {
     pub next_cursor: Option<String>,
 }
 
+/// What a dry run (`?dry_run=true`) answers: the report an upload of the same bytes would
+/// carry, and what the table would gain. Nothing was stored.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CheckReport)]
+pub struct CheckReportDto {
+    /// Always `true`: this is a dry run's report, not an upload.
+    pub dry_run: bool,
+    /// The shop-day checked, `YYYY-MM-DD`.
+    pub date: String,
+    /// File name sent by the client.
+    pub filename: Option<String>,
+    /// Size of the body as received.
+    pub bytes: u64,
+    /// sha256 (hex) of the body as received.
+    pub sha256: String,
+    /// The status the upload would reach: `succeeded` or `rejected`.
+    pub status: UploadStatus,
+    /// Data rows read (0 when the whole file is refused before its rows are read).
+    pub rows_total: u64,
+    /// Rows the upload would write to `processed/`.
+    pub rows_accepted: u64,
+    /// Rows the upload would refuse (see `errors`).
+    pub rows_rejected: u64,
+    /// The first 100 row errors, as the upload would record them.
+    pub errors: Vec<RowErrorDto>,
+    /// Why the whole file would be refused (the upload's `problem`); `null` when it would be accepted.
+    pub problem: Option<String>,
+    /// Columns the table would gain: the file's columns that are neither in the table schema
+    /// nor in the table yet, with the type they would get.
+    pub new_columns: Vec<ColumnDef>,
+    /// Why the file's columns would not fit the table (a type conflict, too many new columns,
+    /// a table grown too wide), if they would not.
+    pub schema_problem: Option<String>,
+    /// The text encoding detected (`utf-8` or `windows-1252`), when the file was read that far.
+    pub encoding: Option<String>,
+    /// The delimiter detected, when the file was read that far.
+    pub delimiter: Option<String>,
+}
+
+impl From<CheckReport> for CheckReportDto {
+    fn from(r: CheckReport) -> Self {
+        Self {
+            dry_run: true,
+            date: r.date.to_string(),
+            filename: r.filename,
+            bytes: r.bytes,
+            sha256: r.sha256,
+            status: r.status,
+            rows_total: r.rows_total,
+            rows_accepted: r.rows_accepted,
+            rows_rejected: r.rows_rejected,
+            errors: r.errors.into_iter().map(RowErrorDto::from).collect(),
+            problem: r.problem,
+            new_columns: r.new_columns,
+            schema_problem: r.schema_problem,
+            encoding: r.encoding.map(str::to_owned),
+            delimiter: r.delimiter.map(String::from),
+        }
+    }
+}
+
+/// The `200` of the upload route (documentation only): the earlier upload (same bytes as the
+/// current one, or an `Idempotency-Key` replay), or a dry run's report.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum UploadOrCheckReport {
+    /// The earlier upload.
+    Upload(UploadDto),
+    /// With `?dry_run=true`: what an upload of these bytes would do.
+    Check(CheckReportDto),
+}
+
 /// Query of the upload route.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -93,6 +168,12 @@ pub struct UploadQuery {
     /// The shop-day, `YYYY-MM-DD` (or a `date` part before the `file` part of a multipart body).
     #[param(value_type = Option<String>)]
     pub date: Option<SalesDate>,
+    /// `true`: only check the file as an upload would (same limits and validation) and answer
+    /// `200` with the report it would carry; nothing is stored and an `Idempotency-Key` is
+    /// not claimed.
+    #[serde(default)]
+    #[param(default = false)]
+    pub dry_run: bool,
 }
 
 /// Query of the list route.

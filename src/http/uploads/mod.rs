@@ -6,7 +6,9 @@ mod dto;
 mod multipart;
 
 pub(super) use body::body_timeout;
-pub use dto::{CsvText, GzipCsv, ListQuery, UploadDto, UploadForm, UploadListDto, UploadQuery};
+pub use dto::{
+    CheckReportDto, CsvText, GzipCsv, ListQuery, UploadDto, UploadForm, UploadListDto, UploadOrCheckReport, UploadQuery,
+};
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiPath, ApiQuery, AuthUser, UploadIdPath};
@@ -30,11 +32,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rejected_rows))
 }
 
-/// Upload one daily CSV for a shop.
+/// Upload one daily CSV for a shop, or only check it (`?dry_run=true`).
 ///
 /// Body: `multipart/form-data` with a `file` part (and optionally a `date` part before it), or a
 /// raw `text/csv` body, optionally `Content-Encoding: gzip`. The original bytes are archived
 /// under `raw/` before anything else happens.
+///
+/// With `?dry_run=true` the same body, limits, authorisation and validation apply, and the
+/// answer is `200` with the report the upload would carry (`status` `succeeded` or `rejected`,
+/// row counts, row errors, the whole-file `problem`, the columns the table would gain); nothing
+/// is stored, recorded or counted, and an `Idempotency-Key` is checked for form but never
+/// claimed or replayed.
 #[utoipa::path(
     post,
     path = "/v1/shops/{shop_id}/uploads",
@@ -49,15 +57,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 201, description = "Accepted: rows are in processed/ and the catalog", body = UploadDto,
             headers(("Location" = String, description = "The upload's status resource, `/v1/uploads/{id}`"))),
-        (status = 200, description = "Same bytes as the current upload of that shop-day, or an Idempotency-Key replay: the earlier upload", body = UploadDto,
-            headers(("Location" = String, description = "The earlier upload's status resource, `/v1/uploads/{id}`"))),
+        (status = 200, description = "Same bytes as the current upload of that shop-day, or an Idempotency-Key replay: the earlier upload (`UploadDto`, with `Location`). With `?dry_run=true`: the report an upload of these bytes would carry (`CheckReport`), whether the file would be accepted or refused as a whole; nothing was stored", body = UploadOrCheckReport,
+            headers(("Location" = String, description = "The earlier upload's status resource, `/v1/uploads/{id}` (not on a dry run)"))),
         (status = 400, description = "Bad shop_id, date (or one outside the accepted shop-days) or body; a multipart form with a part after the file or a date disagreeing with ?date=", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another shop or a role without uploads", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body stopped arriving, or arrived too slowly", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit, or over the decompressed-size limit once inflated", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit, or over the decompressed-size limit once inflated (on a dry run only the body's size is answered 413; a file over the decompressed-size limit is a report with status `rejected`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv, application/gzip or multipart/form-data, or a Content-Encoding other than gzip", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The whole file is rejected (or an Idempotency-Key reused with other bytes); processed/ is untouched", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The whole file is rejected (or an Idempotency-Key reused with other bytes); processed/ is untouched. Never on a dry run, whose report says why with status `rejected`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage or database unavailable, or every upload slot (or this shop's share of them) busy (back-pressure); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -77,7 +85,14 @@ async fn create_upload(
     if let Some(date) = &query.date {
         check_date_window(date, &state.settings)?;
     }
+    // A dry run costs the same CPU as an upload: it takes an upload slot too.
     let _slots = super::admission::admit(&state, &shop).await?;
+    if query.dry_run {
+        // The key was checked for form (as the upload would); a dry run never claims one.
+        let report = body.check_into(&state.pipeline, &state.settings, shop, query.date).await?;
+        let no_store = [(header::CACHE_CONTROL, "no-store")];
+        return Ok((StatusCode::OK, no_store, Json(CheckReportDto::from(report))).into_response());
+    }
     let outcome = body.accept_into(&state.pipeline, &state.settings, shop, query.date, idempotency_key).await?;
 
     let (status, record) = match outcome {
