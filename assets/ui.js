@@ -130,6 +130,9 @@ function describe(report, check, ok) {
       `${report.rows_accepted ?? "?"} accepted, ${report.rows_rejected ?? "?"} rejected.` +
       (check ? " Nothing was stored." : ""));
     if (report.problem) line(report.problem);
+    if (report.schema_problem) line(report.schema_problem);
+    const added = report.new_columns || [];
+    if (added.length > 0) line(`The table would gain ${added.map((c) => `${c.name} (${c.type})`).join(", ")}.`);
   }
   const errors = report.errors || [];
   if (errors.length > 0) {

@@ -103,6 +103,12 @@ test("a shop manager signs in by form, sends a file chosen and a file dropped, a
     assert.match(result, /succeeded/);
     assert.match(result, /40 accepted, 1 rejected/);
 
+    // The newest upload listed now: a check must not change it.
+    await page.reload();
+    const newest = () => page.locator("#uploads-table > tbody > tr:first-child").textContent();
+    const newestBefore = await newest();
+    assert.match(newestBefore, /2025-08-01\.csv/);
+
     // A file dropped on the zone (the OS cannot drag into a headless browser: a DataTransfer
     // built in the page stands in for it).
     const dropped = fs.readFileSync(path.join(lake.files, "shop_001", "2025-07-02.csv"), "utf8");
@@ -115,6 +121,13 @@ test("a shop manager signs in by form, sends a file chosen and a file dropped, a
     }, dropped);
     assert.equal(await page.inputValue("#send-date"), "2025-07-02");
     assert.equal(await page.evaluate(() => document.getElementById("send-file").files[0].name), "2025-07-02.csv");
+
+    // "Check only" on the dropped file: the report, and nothing stored (the list is unchanged).
+    await page.click("#check");
+    await page.waitForFunction(() => document.getElementById("send-result").textContent.includes("Check:"));
+    assert.match(await page.textContent("#send-result"), /Check: succeeded\. Rows: 60 read, 60 accepted, 0 rejected\. Nothing was stored\./);
+    await page.reload();
+    assert.equal(await newest(), newestBefore, "a check adds no upload");
 
     // The list shows the upload; its rejected rows open with their reasons.
     await page.goto(`${lake.base}/ui/shops/001`);
