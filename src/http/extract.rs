@@ -64,7 +64,8 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
         .filter(|token| !token.is_empty())
 }
 
-/// 403 unless the request's `Origin` is this service's own (the `Host` it was sent to).
+/// 403 unless the request's `Origin` is this service's own: the `Host` it was sent to, or the
+/// host a reverse proxy says the browser used (`X-Forwarded-Host`).
 pub fn check_same_origin(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let refused = |why: &str| {
         ApiError::Forbidden(format!(
@@ -73,9 +74,14 @@ pub fn check_same_origin(headers: &axum::http::HeaderMap) -> Result<(), ApiError
     };
     let origin =
         headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).ok_or_else(|| refused("no Origin header"))?;
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-    if host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+    let ours = [header::HOST.as_str(), "x-forwarded-host"]
+        .into_iter()
+        .filter_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|host| !host.is_empty() && origin_host.eq_ignore_ascii_case(host));
+    if !ours {
         return Err(refused(&format!("Origin {origin} is not this site")));
     }
     Ok(())

@@ -100,6 +100,13 @@ async fn requests_that_change_something_with_the_cookie_must_come_from_this_orig
         .unwrap();
     let read = app.client.get(app.url("/ui/shops/001")).header("cookie", &cookie).send().await.unwrap();
     let foreign_sign_in = sign_in(&app, &app.shop_token("001"), Some("https://evil.example"), &[]).await;
+    let behind_a_proxy = sign_in(
+        &app,
+        &app.shop_token("001"),
+        Some("https://shoplake.example"),
+        &[("x-forwarded-host", "shoplake.example"), ("x-forwarded-proto", "https")],
+    )
+    .await;
 
     // Assert
     assert_eq!(without_origin.status(), StatusCode::FORBIDDEN);
@@ -108,6 +115,7 @@ async fn requests_that_change_something_with_the_cookie_must_come_from_this_orig
     assert_eq!(read.status(), StatusCode::OK, "reading needs no Origin");
     assert_eq!(foreign_sign_in.status(), StatusCode::FORBIDDEN);
     assert!(set_cookie(&foreign_sign_in).is_empty());
+    assert_eq!(behind_a_proxy.status(), StatusCode::SEE_OTHER, "the host the proxy says the browser used");
 }
 
 #[tokio::test]
@@ -282,4 +290,32 @@ async fn the_dashboards_figures_equal_an_independent_computation_from_the_rows()
     assert!(one_shop.contains("data-value=\"3.7500\">3.75<"), "shop 001 alone: 3.75 EUR");
     assert!(!one_shop.contains("10.00<"), "shop 001 sold nothing in USD");
     assert!(one_shop.contains("&#60;b&#62;Milk") && !one_shop.contains("<b>Milk"), "text from shops is escaped");
+}
+
+#[tokio::test]
+async fn the_trend_covers_30_or_90_days_with_the_period_before_beside_it() {
+    // Arrange: a day 60 days before DAY: inside the 90-day trend only.
+    let app = spawn_app().await;
+    lake_with_known_figures(&app).await;
+    upload(&app, "001", "2025-05-31", &["T1,2025-05-31T10:00:00,SKU-A,Milk,4,1.25,EUR,card"]).await;
+    let analyst = app.token(Role::Analyst, None);
+    let trend = |days: &'static str| format!("/ui/dashboard?date={DAY}&days={days}&format=csv&table=trend");
+
+    // Act
+    let thirty = csv_rows(&app, &analyst, &trend("30")).await;
+    let ninety = csv_rows(&app, &analyst, &trend("90")).await;
+    let seven = page(&app, Some(&analyst), &trend("7")).await;
+
+    // Assert
+    assert_eq!(thirty[0], ["Date", "Currency", "Sales", "Sales 30 days earlier"]);
+    assert_eq!(ninety[0], ["Date", "Currency", "Sales", "Sales 90 days earlier"]);
+    let day = |rows: &[Vec<String>], date: &str| rows.iter().find(|r| r[0] == date).cloned();
+    assert_eq!(
+        day(&thirty, "2025-07-30").unwrap()[2..],
+        ["8.2500", "0.0000"],
+        "EUR on the day, nothing 30 days before"
+    );
+    assert!(day(&thirty, "2025-05-31").is_none(), "60 days back is outside the 30-day trend");
+    assert_eq!(day(&ninety, "2025-05-31").unwrap()[2], "5.0000", "inside the 90-day trend");
+    assert_eq!(seven.status(), StatusCode::BAD_REQUEST);
 }

@@ -16,8 +16,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
-/// Days of the trend.
-const TREND_DAYS: i64 = 30;
+/// Days of the trend a page may ask for (`days=`); the first is the default.
+const TREND_DAYS: [i64; 2] = [30, 90];
 /// A shop that reported within this many days before the day is expected to report on it.
 const EXPECTED_WITHIN_DAYS: i64 = 28;
 
@@ -30,6 +30,8 @@ pub struct DashboardQuery {
     format: Option<String>,
     /// The table to download.
     table: Option<String>,
+    /// Days of the trend: 30 (default) or 90.
+    days: Option<i64>,
 }
 
 /// A widget and the chart drawn beside its table (`bar`, `line` or none).
@@ -51,6 +53,7 @@ struct DashboardPage {
     missing: Vec<(String, String, String)>,
     widgets: Vec<Shown>,
     csv_base: String,
+    trend_days: i64,
 }
 
 /// The dashboard over every shop (analysts and admins).
@@ -100,6 +103,14 @@ async fn page(
     };
     let origin =
         headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| format!("http://{h}")).unwrap_or_default();
+    let trend_days = query.days.unwrap_or(TREND_DAYS[0]);
+    if !TREND_DAYS.contains(&trend_days) {
+        return Err(ApiError::BadRequest(format!("days={trend_days}: the trend covers 30 or 90 days")));
+    }
+    let path = match &shop {
+        Some(shop) => format!("/ui/dashboard/shops/{shop}"),
+        None => "/ui/dashboard".to_owned(),
+    };
     let Some(date) = query.date.or(latest) else {
         let page = DashboardPage {
             frame: user.frame(),
@@ -112,6 +123,7 @@ async fn page(
             missing: Vec::new(),
             widgets: Vec::new(),
             csv_base: String::new(),
+            trend_days,
         };
         return Ok(render(&page));
     };
@@ -119,7 +131,7 @@ async fn page(
     let shop_ref = shop.as_ref();
     let headline_sql = widgets::headline_sql(date, shop_ref);
     let shops_sql = widgets::per_shop_sql(date);
-    let trend_sql = widgets::trend_sql(date, TREND_DAYS, shop_ref);
+    let trend_sql = widgets::trend_sql(date, trend_days, shop_ref);
     let revenue_sql = widgets::top_products_sql(date, false, shop_ref);
     let units_sql = widgets::top_products_sql(date, true, shop_ref);
     let payments_sql = widgets::payments_sql(date, shop_ref);
@@ -145,7 +157,7 @@ async fn page(
     if shop.is_none() {
         shown.push(Shown { widget: with_sql(widgets::per_shop(&shop_rows), &shops_sql), chart: "bar" });
     }
-    shown.push(Shown { widget: with_sql(widgets::trend(date, TREND_DAYS, &trend_rows), &trend_sql), chart: "line" });
+    shown.push(Shown { widget: with_sql(widgets::trend(date, trend_days, &trend_rows), &trend_sql), chart: "line" });
     shown.push(Shown { widget: with_sql(widgets::top_products(false, &revenue_rows), &revenue_sql), chart: "bar" });
     shown.push(Shown { widget: with_sql(widgets::top_products(true, &units_rows), &units_sql), chart: "bar" });
     shown.push(Shown { widget: with_sql(widgets::payments(&payment_rows), &payments_sql), chart: "bar" });
@@ -159,11 +171,8 @@ async fn page(
         return Ok(csv_download(&widget.widget, date));
     }
 
-    let as_of = partitions.iter().map(|p| p.updated_at.as_str()).max().unwrap_or("no upload yet").to_owned();
-    let path = match &shop {
-        Some(shop) => format!("/ui/dashboard/shops/{shop}"),
-        None => "/ui/dashboard".to_owned(),
-    };
+    let as_of =
+        partitions.iter().map(|p| p.updated_at.as_str()).max().map_or_else(|| "no upload yet".into(), human_time);
     let page = DashboardPage {
         frame: user.frame(),
         heading,
@@ -174,7 +183,8 @@ async fn page(
         show_missing: shop.is_none(),
         missing: not_reported(&partitions, date),
         widgets: shown,
-        csv_base: format!("{path}?date={date}"),
+        csv_base: format!("{path}?date={date}&days={trend_days}"),
+        trend_days,
     };
     Ok(render(&page))
 }
@@ -193,8 +203,15 @@ fn not_reported(partitions: &[PartitionInfo], date: SalesDate) -> Vec<(String, S
     shops
         .into_iter()
         .filter(|(shop, _)| !partitions.iter().any(|p| p.shop_id == *shop && p.date == day))
-        .map(|(shop, (last_day, last_upload))| (shop.to_owned(), last_day.to_owned(), last_upload.to_owned()))
+        .map(|(shop, (last_day, last_upload))| (shop.to_owned(), last_day.to_owned(), human_time(last_upload)))
         .collect()
+}
+
+/// `2025-07-30T18:04:05.123Z` as people read it: `2025-07-30 18:04 UTC` (as is, if unreadable).
+fn human_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| rfc3339.to_owned())
 }
 
 /// One table as CSV: the headings, then each row's exact values.
