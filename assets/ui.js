@@ -61,7 +61,8 @@ function charts() {
       .filter(({ i }) => numeric[i] && (canvas.dataset.chart === "line" || i === firstNumeric))
       .map(({ th, i }, n) => ({
         label: th.textContent.trim(),
-        data: rows.map((row) => Number(row.cells[i].dataset.value)),
+        // A blank cell (no data that day) is a gap in the line, not a zero.
+        data: rows.map((row) => (row.cells[i].dataset.value === "" ? null : Number(row.cells[i].dataset.value))),
         borderWidth: n === 0 ? 2 : 1,
         borderDash: n === 0 ? [] : [4, 4],
       }));

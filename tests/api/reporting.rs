@@ -238,7 +238,8 @@ async fn the_dashboards_figures_equal_an_independent_computation_from_the_rows()
     // Arrange: expected figures computed here from the rows above, by hand.
     // EUR on the day: 2×1.50 + 1×2.25 − 1×1.50 + 3×1.50 = 8.25; 4 receipts; 5 units.
     // USD: 10.00, 1 receipt, 1 unit. EUR a week before: 1.50 + 4.50 = 6.00; two weeks: 2.00;
-    // the four-week average: (6.00 + 2.00 + 0 + 0) / 4 = 2.00.
+    // the average of the earlier same weekdays with data: (6.00 + 2.00) / 2 = 4.00 (the two weeks
+    // before the lake began are no zeros).
     let app = spawn_app().await;
     lake_with_known_figures(&app).await;
     let analyst = app.token(Role::Analyst, None);
@@ -256,7 +257,7 @@ async fn the_dashboards_figures_equal_an_independent_computation_from_the_rows()
         "data-value=\"8.2500\">8.25<",
         "data-value=\"10.0000\">10.00<",
         "+37.5 % vs same weekday last week (6.00)",
-        "+312.5 % vs average of the last 4 same weekdays (2.00)",
+        "+106.3 % vs average of the 2 earlier same weekdays with data, of the last 4 (4.00)",
         "Average basket (EUR)</h2><p class=\"big\">2.06<",
         "Average basket (USD)</h2><p class=\"big\">10.00<",
     ] {
@@ -312,8 +313,8 @@ async fn the_trend_covers_30_or_90_days_with_the_period_before_beside_it() {
     let day = |rows: &[Vec<String>], date: &str| rows.iter().find(|r| r[0] == date).cloned();
     assert_eq!(
         day(&thirty, "2025-07-30").unwrap()[2..],
-        ["8.2500", "0.0000"],
-        "EUR on the day, nothing 30 days before"
+        ["8.2500", ""],
+        "EUR on the day; no data 30 days before is blank, not a zero"
     );
     assert!(day(&thirty, "2025-05-31").is_none(), "60 days back is outside the 30-day trend");
     assert_eq!(day(&ninety, "2025-05-31").unwrap()[2], "5.0000", "inside the 90-day trend");

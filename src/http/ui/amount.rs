@@ -94,10 +94,11 @@ fn div_round(value: i128, divisor: i128) -> i128 {
     adjusted / divisor
 }
 
-/// A change in percent for people: sign always shown, one decimal (`+4.2 %`, `-0.5 %`).
+/// A change in percent for people: sign always shown, one decimal rounded half away from zero
+/// (`+4.2 %`, `-0.5 %`).
 pub fn percent(change: Option<f64>) -> String {
     match change {
-        Some(value) => format!("{value:+.1} %"),
+        Some(value) => format!("{:+.1} %", (value * 10.0).round() / 10.0),
         None => "n/a".into(),
     }
 }
@@ -125,5 +126,6 @@ mod tests {
         assert_eq!(percent(change), "+10.0 %");
         assert_eq!(percent(Amount::parse("90").unwrap().change_percent(Amount::parse("100").unwrap())), "-10.0 %");
         assert_eq!(percent(Amount::parse("5").unwrap().change_percent(Amount::default())), "n/a");
+        assert_eq!(percent(Some(106.25)), "+106.3 %", "a tie rounds away from zero");
     }
 }

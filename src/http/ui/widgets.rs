@@ -139,10 +139,12 @@ pub struct Headline {
     pub change_week: String,
     /// True when the day is not below the week before.
     pub up_week: bool,
-    /// Average sales of the four same weekdays before the day.
+    /// Average sales of the four same weekdays before the day, over those with data.
     pub four_week_average: Amount,
     /// Change against that average.
     pub change_average: String,
+    /// How many of the four earlier same weekdays had data (the average is over those).
+    pub weeks_averaged: usize,
     /// True when the day is not below the average.
     pub up_average: bool,
     /// Distinct transactions.
@@ -178,18 +180,21 @@ pub fn headlines(date: SalesDate, rows: &[Row]) -> Vec<Headline> {
             let today = find(&currency, date)?;
             let sales = amount(today, "sales");
             let week_before = find(&currency, days_from(date, -7)).map(|r| amount(r, "sales")).unwrap_or_default();
-            let earlier = (1..=4).map(|w| find(&currency, days_from(date, -7 * w)).map(|r| amount(r, "sales")));
-            let four_week_average =
-                Amount::sum(earlier.map(Option::unwrap_or_default)).divided_by(4).unwrap_or_default();
+            // Only the earlier weeks with data count: a week before the lake began is no zero.
+            let earlier: Vec<Amount> =
+                (1..=4).filter_map(|w| find(&currency, days_from(date, -7 * w)).map(|r| amount(r, "sales"))).collect();
+            let weeks_averaged = earlier.len();
+            let four_week_average = Amount::sum(earlier).divided_by(weeks_averaged as i64);
             let transactions = count(today, "transactions");
             Some(Headline {
                 sales,
                 week_before,
                 change_week: percent(sales.change_percent(week_before)),
                 up_week: sales >= week_before,
-                four_week_average,
-                change_average: percent(sales.change_percent(four_week_average)),
-                up_average: sales >= four_week_average,
+                four_week_average: four_week_average.unwrap_or_default(),
+                change_average: percent(four_week_average.and_then(|average| sales.change_percent(average))),
+                up_average: four_week_average.is_none_or(|average| sales >= average),
+                weeks_averaged,
                 transactions,
                 average_basket: sales.divided_by(transactions).unwrap_or_default(),
                 units: count(today, "units"),
@@ -263,12 +268,9 @@ pub fn trend(date: SalesDate, days: i64, rows: &[Row]) -> Widget {
             if now.is_none() && before.is_none() {
                 continue;
             }
-            cells.push(vec![
-                Cell::text(day.to_string()),
-                Cell::text(currency.clone()),
-                Cell::amount(now.unwrap_or_default()),
-                Cell::amount(before.unwrap_or_default()),
-            ]);
+            // A day without data is blank, not a zero: no file is not "no sales".
+            let shown = |amount: Option<Amount>| amount.map_or_else(|| Cell::text(""), Cell::amount);
+            cells.push(vec![Cell::text(day.to_string()), Cell::text(currency.clone()), shown(now), shown(before)]);
         }
     }
     Widget {
