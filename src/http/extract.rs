@@ -38,7 +38,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 token
             }
         };
-        if token.len() > 8 * 1024 {
+        if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid("token longer than 8 KiB".into()).into());
         }
         let principal = state.keys.verify(&token)?;
@@ -46,6 +46,9 @@ impl FromRequestParts<AppState> for AuthUser {
         Ok(Self(principal))
     }
 }
+
+/// Longest token accepted, from a header, the session cookie or the sign-in form.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The cookie a browser session carries: the bearer token itself (`HttpOnly`, so page scripts
 /// never see it), set by `POST /ui/session`.

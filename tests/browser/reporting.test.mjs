@@ -135,7 +135,6 @@ test("a shop manager signs in by form, sends a file chosen and a file dropped, a
     await details.locator("summary").click();
     assert.match(await details.textContent(), /quantity/);
     if (process.env.SCREENSHOTS_DIR) await page.screenshot({ path: path.join(process.env.SCREENSHOTS_DIR, "shop.png") });
-    assert.deepEqual(problems.filter((p) => !p.startsWith("request to")), []);
     assert.deepEqual(problems, []);
   } finally {
     await manager.close();

@@ -7,7 +7,7 @@ use super::{render, Frame};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::http::error::ApiError;
-use crate::http::extract::{check_same_origin, session_token, AuthUser, SESSION_COOKIE};
+use crate::http::extract::{check_same_origin, session_token, AuthUser, MAX_TOKEN_BYTES, SESSION_COOKIE};
 use crate::http::AppState;
 use askama::Template;
 use axum::extract::{FromRequestParts, State};
@@ -81,7 +81,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(for
         return refused.into_response();
     }
     let token = form.token.trim();
-    let principal = match (token.len() <= 8 * 1024).then(|| state.keys.verify(token)) {
+    let principal = match (token.len() <= MAX_TOKEN_BYTES).then(|| state.keys.verify(token)) {
         Some(Ok(principal)) => principal,
         _ => {
             let error = Some("That token is not valid here (expired, or signed with another key).".to_owned());
