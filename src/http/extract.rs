@@ -93,15 +93,20 @@ pub fn check_same_origin(headers: &axum::http::HeaderMap) -> Result<(), ApiError
 impl AuthUser {
     /// 403 unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
-        if roles.contains(&self.0.role) {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "role {} may not use this route (allowed: {})",
-                self.0.role.as_str(),
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-            )))
-        }
+        require_role(&self.0, roles)
+    }
+}
+
+/// `principal`, or 403 unless it has one of `roles` (API routes and pages alike).
+pub fn require_role<'a>(principal: &'a Principal, roles: &[Role]) -> Result<&'a Principal, ApiError> {
+    if roles.contains(&principal.role) {
+        Ok(principal)
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "role {} may not use this route (allowed: {})",
+            principal.role.as_str(),
+            roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+        )))
     }
 }
 

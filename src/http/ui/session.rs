@@ -7,7 +7,7 @@ use super::{render, Frame};
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::http::error::ApiError;
-use crate::http::extract::{check_same_origin, session_token, AuthUser, MAX_TOKEN_BYTES, SESSION_COOKIE};
+use crate::http::extract::{check_same_origin, require_role, session_token, AuthUser, MAX_TOKEN_BYTES, SESSION_COOKIE};
 use crate::http::AppState;
 use askama::Template;
 use axum::extract::{FromRequestParts, State};
@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for PageUser {
 impl PageUser {
     /// 403 unless the visitor has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
-        AuthUser(self.0.clone()).require(roles).map(|_| &self.0)
+        require_role(&self.0, roles)
     }
 
     /// The page frame for this visitor.
