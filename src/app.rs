@@ -240,6 +240,7 @@ impl Application {
             catalog: backends.catalog,
             pipeline,
             metrics,
+            answers: Arc::default(),
         };
         Ok(Self { port, listener, state })
     }

@@ -1,7 +1,10 @@
 //! `EmbeddedCatalog`: the catalog kept in shoplake's own database (SQLite or PostgreSQL).
 
 use super::types::evolve;
-use super::{Catalog, CatalogError, CatalogResult, ColumnDef, PartitionInfo, TableInfo, PARTITION_KEYS};
+use super::{
+    Catalog, CatalogError, CatalogResult, ColumnDef, Freshness, PartitionInfo, PartitionRange, TableInfo,
+    PARTITION_KEYS,
+};
 use crate::db::{Db, PartitionRow, TableRow};
 use async_trait::async_trait;
 
@@ -99,6 +102,28 @@ impl Catalog for EmbeddedCatalog {
     async fn partitions(&self, name: &str) -> CatalogResult<Vec<PartitionInfo>> {
         let rows = self.db.catalog_rows().partitions(name).await?;
         Ok(rows.into_iter().map(partition_info).collect())
+    }
+
+    async fn partitions_in(&self, name: &str, range: &PartitionRange<'_>) -> CatalogResult<Vec<PartitionInfo>> {
+        let rows =
+            self.db.catalog_rows().partitions_between(name, range.shop_id, range.from_date, range.to_date).await?;
+        Ok(rows.into_iter().map(partition_info).collect())
+    }
+
+    async fn partition_dates(&self, name: &str, shop_id: Option<&str>) -> CatalogResult<Vec<String>> {
+        Ok(self.db.catalog_rows().partition_dates(name, shop_id).await?)
+    }
+
+    async fn freshness(&self, name: &str, shop_id: Option<&str>) -> CatalogResult<Option<Freshness>> {
+        let found = self.db.catalog_rows().freshness(name, shop_id).await?;
+        Ok(found.map(|(latest_date, last_change_ms)| Freshness { latest_date, last_change: rfc3339(last_change_ms) }))
+    }
+
+    async fn range_version(&self, name: &str, range: &PartitionRange<'_>) -> CatalogResult<Option<String>> {
+        let (from, to) = (range.from_date.unwrap_or(""), range.to_date.unwrap_or("~"));
+        let [count, revisions, last_change_ms, bytes] =
+            self.db.catalog_rows().range_version(name, range.shop_id, from, to).await?;
+        Ok(Some(format!("{count}/{revisions}/{last_change_ms}/{bytes}")))
     }
 
     async fn partitions_page(

@@ -72,6 +72,36 @@ pub struct PartitionInfo {
     pub updated_at: String,
 }
 
+/// Which partitions of a table: of one shop or all, with dates within `from_date..=to_date`
+/// (`YYYY-MM-DD`; an open end when `None`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PartitionRange<'a> {
+    /// Only this shop's partitions.
+    pub shop_id: Option<&'a str>,
+    /// First day included.
+    pub from_date: Option<&'a str>,
+    /// Last day included.
+    pub to_date: Option<&'a str>,
+}
+
+impl PartitionRange<'_> {
+    /// Whether `partition` is in the range.
+    pub fn contains(&self, partition: &PartitionInfo) -> bool {
+        self.shop_id.is_none_or(|shop| partition.shop_id == shop)
+            && self.from_date.is_none_or(|from| partition.date.as_str() >= from)
+            && self.to_date.is_none_or(|to| partition.date.as_str() <= to)
+    }
+}
+
+/// How fresh a table, or one shop's part of it, is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freshness {
+    /// The newest day with a partition, `YYYY-MM-DD`.
+    pub latest_date: String,
+    /// The last change to any of its partitions (RFC 3339).
+    pub last_change: String,
+}
+
 /// Errors of the catalog layer.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -151,6 +181,41 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
 
     /// All partitions of a table, by shop then date.
     async fn partitions(&self, name: &str) -> CatalogResult<Vec<PartitionInfo>>;
+
+    /// The partitions of a table in `range`, by shop then date. (The default lists them all and
+    /// filters; a catalog that can select them itself should.)
+    async fn partitions_in(&self, name: &str, range: &PartitionRange<'_>) -> CatalogResult<Vec<PartitionInfo>> {
+        let mut all = self.partitions(name).await?;
+        all.retain(|p| range.contains(p));
+        Ok(all)
+    }
+
+    /// The days with a partition, of one shop or all, ascending.
+    async fn partition_dates(&self, name: &str, shop_id: Option<&str>) -> CatalogResult<Vec<String>> {
+        let range = PartitionRange { shop_id, ..PartitionRange::default() };
+        let mut dates: Vec<String> = self.partitions_in(name, &range).await?.into_iter().map(|p| p.date).collect();
+        dates.sort_unstable();
+        dates.dedup();
+        Ok(dates)
+    }
+
+    /// The newest day and the last change, of one shop or all; `None` without partitions.
+    async fn freshness(&self, name: &str, shop_id: Option<&str>) -> CatalogResult<Option<Freshness>> {
+        let range = PartitionRange { shop_id, ..PartitionRange::default() };
+        let partitions = self.partitions_in(name, &range).await?;
+        let latest_date = partitions.iter().map(|p| p.date.as_str()).max();
+        let last_change = partitions.iter().map(|p| p.updated_at.as_str()).max();
+        Ok(latest_date
+            .zip(last_change)
+            .map(|(date, change)| Freshness { latest_date: date.to_owned(), last_change: change.to_owned() }))
+    }
+
+    /// A value that changes whenever a partition in `range` is added, replaced or removed, so
+    /// an answer computed over those partitions may be kept until it changes; `None` when this
+    /// catalog cannot vouch for that (partitions registered by others, e.g. a Glue crawler).
+    async fn range_version(&self, _name: &str, _range: &PartitionRange<'_>) -> CatalogResult<Option<String>> {
+        Ok(None)
+    }
 
     /// At most `limit` partitions of a table after the (shop, date) `after`, by shop then date.
     async fn partitions_page(

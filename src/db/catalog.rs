@@ -115,7 +115,8 @@ impl<'p> CatalogRows<'p> {
             "insert into catalog_partitions (table_name, shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8) \
              on conflict (table_name, shop_id, sales_date) do update set location = excluded.location, rows = excluded.rows, \
-             bytes = excluded.bytes, schema_fingerprint = excluded.schema_fingerprint, updated_at = excluded.updated_at",
+             bytes = excluded.bytes, schema_fingerprint = excluded.schema_fingerprint, updated_at = excluded.updated_at, \
+             revision = catalog_partitions.revision + 1",
         )
         .bind(table.to_owned())
         .bind(p.shop_id.clone())
@@ -172,5 +173,73 @@ impl<'p> CatalogRows<'p> {
         .fetch_all(self.pool)
         .await?;
         Ok(partitions)
+    }
+
+    /// Partitions of `table` of `shop` (all when `None`) with dates within `from..=to`, by shop
+    /// then date.
+    pub async fn partitions_between(
+        &self,
+        table: &str,
+        shop: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> DbResult<Vec<PartitionRow>> {
+        let partitions = sqlx::query_as(
+            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions \
+             where table_name = $1 and ($2 = '' or shop_id = $2) and sales_date >= $3 and sales_date <= $4 \
+             order by shop_id, sales_date",
+        )
+        .bind(table.to_owned())
+        .bind(shop.unwrap_or("").to_owned())
+        .bind(from.unwrap_or("").to_owned())
+        .bind(to.unwrap_or("~").to_owned())
+        .fetch_all(self.pool)
+        .await?;
+        Ok(partitions)
+    }
+
+    /// The distinct days with a partition of `table` (of `shop`, or all), ascending.
+    pub async fn partition_dates(&self, table: &str, shop: Option<&str>) -> DbResult<Vec<String>> {
+        let dates: Vec<(String,)> = sqlx::query_as(
+            "select distinct sales_date from catalog_partitions where table_name = $1 and ($2 = '' or shop_id = $2) \
+             order by sales_date",
+        )
+        .bind(table.to_owned())
+        .bind(shop.unwrap_or("").to_owned())
+        .fetch_all(self.pool)
+        .await?;
+        Ok(dates.into_iter().map(|(date,)| date).collect())
+    }
+
+    /// The newest day and the last change (ms) among the partitions of `table` (of `shop`, or
+    /// all); `None` without partitions.
+    pub async fn freshness(&self, table: &str, shop: Option<&str>) -> DbResult<Option<(String, i64)>> {
+        let row: (Option<String>, Option<i64>) = sqlx::query_as(
+            "select max(sales_date), cast(max(updated_at) as bigint) from catalog_partitions \
+             where table_name = $1 and ($2 = '' or shop_id = $2)",
+        )
+        .bind(table.to_owned())
+        .bind(shop.unwrap_or("").to_owned())
+        .fetch_one(self.pool)
+        .await?;
+        Ok(row.0.zip(row.1))
+    }
+
+    /// What changes whenever a partition of `table` (of `shop`, or all) dated within
+    /// `from..=to` is added, replaced or removed: their count, the sum of their revisions, the
+    /// last change (ms) and their bytes.
+    pub async fn range_version(&self, table: &str, shop: Option<&str>, from: &str, to: &str) -> DbResult<[i64; 4]> {
+        let row: (i64, i64, i64, i64) = sqlx::query_as(
+            "select count(*), cast(coalesce(sum(revision), 0) as bigint), cast(coalesce(max(updated_at), 0) as bigint), \
+             cast(coalesce(sum(bytes), 0) as bigint) from catalog_partitions \
+             where table_name = $1 and ($2 = '' or shop_id = $2) and sales_date >= $3 and sales_date <= $4",
+        )
+        .bind(table.to_owned())
+        .bind(shop.unwrap_or("").to_owned())
+        .bind(from.to_owned())
+        .bind(to.to_owned())
+        .fetch_one(self.pool)
+        .await?;
+        Ok([row.0, row.1, row.2, row.3])
     }
 }

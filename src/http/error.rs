@@ -293,12 +293,14 @@ pub async fn log_server_errors(request: Request, next: Next) -> Response {
 
 /// Middleware: turns every error response that is not yet problem+json (axum's own rejections:
 /// bad JSON, bad path or query, 405, timeouts, body limit; the 404 fallback) into one, keeping
-/// its status and using its text as `detail`; adds `instance` to all problems.
+/// its status and using its text as `detail`; adds `instance` to all problems. A page (HTML,
+/// the reporting pages' sign-in form or error page) is left as it is: it was made for a browser.
 pub async fn problem_for_every_error(request: Request, next: Next) -> Response {
     let instance = request.uri().path().to_owned();
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    let is_page = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_page {
         return response;
     }
     let is_problem =

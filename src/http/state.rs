@@ -38,6 +38,8 @@ pub struct AppState {
     pub shop_slots: Arc<ShopSlots>,
     /// The Glue crawler scheduler, when `SHOPLAKE_GLUE_CRAWLER` is set.
     pub crawls: Option<CrawlScheduler>,
+    /// The reporting pages' widget answers, kept until their partitions change.
+    pub answers: Arc<super::ui::AnswerCache>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -26,6 +26,7 @@ const ROWS_ACCEPTED: &str = "shoplake_rows_accepted_total";
 const ROWS_REJECTED: &str = "shoplake_rows_rejected_total";
 const QUERY_DURATION: &str = "shoplake_query_duration_seconds";
 const UPLOADS_WAITING: &str = "shoplake_uploads_waiting";
+const UI_ANSWERS: &str = "shoplake_ui_answers_total";
 
 /// Upper bounds (seconds) the duration histograms take, up to the request timeout.
 const BUCKET_LADDER_SECONDS: [f64; 19] = [
@@ -64,8 +65,9 @@ impl Metrics {
             .expect("the bucket list always holds the request timeout")
             .build_recorder();
         let handle = recorder.handle();
-        let (received_bytes, rows_accepted, rows_rejected, uploads_waiting) =
-            metrics::with_local_recorder(&recorder, || {
+        let (received_bytes, rows_accepted, rows_rejected, uploads_waiting) = metrics::with_local_recorder(
+            &recorder,
+            || {
                 describe_histogram!(HTTP_REQUEST_DURATION, Unit::Seconds, "HTTP request durations by route.");
                 describe_counter!(UPLOADS_FINISHED, "Uploads that reached a status in this process.");
                 describe_histogram!(
@@ -85,6 +87,11 @@ impl Metrics {
                     Unit::Seconds,
                     "POST /v1/query durations by engine (embedded or athena), failures included."
                 );
+                describe_counter!(
+                    UI_ANSWERS,
+                    Unit::Count,
+                    "Widget answers of the reporting pages by source: kept (unchanged partitions), run (and kept), run_unkept."
+                );
                 describe_gauge!(
                     UPLOADS_WAITING,
                     Unit::Count,
@@ -96,7 +103,8 @@ impl Metrics {
                     counter!(ROWS_REJECTED),
                     gauge!(UPLOADS_WAITING),
                 )
-            });
+            },
+        );
         Self { recorder, handle, received_bytes, rows_accepted, rows_rejected, uploads_waiting }
     }
 
@@ -124,6 +132,11 @@ impl Metrics {
                 histogram!(UPLOAD_DURATION, "status" => status.as_str()).record(elapsed.as_secs_f64());
             }
         });
+    }
+
+    /// Counts one widget answer of the reporting pages by where it came from.
+    pub fn widget_answered(&self, source: &'static str) {
+        metrics::with_local_recorder(&self.recorder, || counter!(UI_ANSWERS, "source" => source).increment(1));
     }
 
     /// Counts an upload waiting for a slot until the returned guard is dropped.

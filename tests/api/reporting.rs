@@ -64,6 +64,8 @@ async fn a_session_cookie_is_made_from_a_valid_token_httponly_strict_and_ending_
     assert!(set_cookie(&behind_https).ends_with("; Secure"), "{}", set_cookie(&behind_https));
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(&refused).is_empty());
+    assert!(refused.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "the form again, not JSON");
+    assert!(refused.text().await.unwrap().contains("name=\"token\""));
     assert!(set_cookie(&ended).starts_with("shoplake_session=;") && set_cookie(&ended).contains("Max-Age=0"));
 }
 
@@ -167,9 +169,26 @@ async fn an_empty_lake_shows_how_to_send_the_first_file_and_the_pages_load_nothi
     let html = dashboard.text().await.unwrap();
     let chart = page(&app, None, "/ui/assets/vendor/chart.umd.min.js").await;
     let sign_in_page = page(&app, None, "/ui/").await.text().await.unwrap();
+    let behind_https = app
+        .client
+        .get(app.url("/ui/dashboard"))
+        .bearer_auth(app.token(Role::Analyst, None))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "lake.example.com")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
 
     // Assert
     assert!(html.contains("No sales in the lake yet") && html.contains("shoplake token --role shop"), "{html}");
+    assert!(
+        html.contains(&format!("curl -X POST \"http://{}/v1/shops/", app.address.trim_start_matches("http://"))),
+        "{html}"
+    );
+    assert!(behind_https.contains("curl -X POST \"https://lake.example.com/v1/shops/"), "{behind_https}");
     let scripts = policy.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
     assert!(!scripts.contains("unsafe-inline"), "{policy}");
     assert_eq!(chart.status(), StatusCode::OK);
@@ -319,4 +338,98 @@ async fn the_trend_covers_30_or_90_days_with_the_period_before_beside_it() {
     assert!(day(&thirty, "2025-05-31").is_none(), "60 days back is outside the 30-day trend");
     assert_eq!(day(&ninety, "2025-05-31").unwrap()[2], "5.0000", "inside the 90-day trend");
     assert_eq!(seven.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_dashboard_links_the_nearest_days_with_data_of_its_scope() {
+    // Arrange: days with data 07-16, 07-23, 07-27 (shop 003 only) and 07-30.
+    let app = spawn_app().await;
+    lake_with_known_figures(&app).await;
+    let analyst = app.token(Role::Analyst, None);
+
+    // Act
+    let between = page(&app, Some(&analyst), "/ui/dashboard?date=2025-07-25").await.text().await.unwrap();
+    let first = page(&app, Some(&analyst), "/ui/dashboard?date=2025-07-16").await.text().await.unwrap();
+    let shop_001 = page(&app, Some(&analyst), "/ui/dashboard/shops/001?date=2025-07-25").await.text().await.unwrap();
+
+    // Assert
+    let link = |path: &str, date: &str, rel: &str| format!("href=\"{path}?date={date}&amp;days=30\" rel=\"{rel}\"");
+    assert!(between.contains(&link("/ui/dashboard", "2025-07-23", "prev")), "{between}");
+    assert!(between.contains(&link("/ui/dashboard", "2025-07-27", "next")), "{between}");
+    assert!(first.contains("no earlier day with data"), "{first}");
+    assert!(first.contains(&link("/ui/dashboard", "2025-07-23", "next")), "{first}");
+    assert!(
+        shop_001.contains(&link("/ui/dashboard/shops/001", "2025-07-30", "next")),
+        "shop 001 has no data on 07-27 (only 003 has): {shop_001}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_day_reads_as_a_page_in_a_browser_and_as_problem_json_elsewhere() {
+    // Arrange
+    let app = spawn_app().await;
+    let analyst = app.token(Role::Analyst, None);
+    let path = "/ui/dashboard?date=2025-13-40";
+
+    // Act
+    let browser = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(&analyst)
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    let script = page(&app, Some(&analyst), path).await;
+
+    // Assert
+    assert_eq!(browser.status(), StatusCode::BAD_REQUEST);
+    assert!(browser.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(browser.headers().contains_key("content-security-policy"), "the page keeps the pages' headers");
+    let html = browser.text().await.unwrap();
+    assert!(html.contains("2025-13-40") && html.contains("Back to the reporting pages"), "{html}");
+    assert_eq!(script.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(script.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = script.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("2025-13-40"), "{problem}");
+}
+
+/// The count of widget answers from `source` in `/metrics`.
+async fn answers_from(app: &TestApp, source: &str) -> u64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let series = format!("shoplake_ui_answers_total{{source=\"{source}\"}} ");
+    text.lines().find_map(|line| line.strip_prefix(series.as_str())).map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_widget_answer_is_kept_until_a_partition_it_reads_is_replaced() {
+    // Arrange
+    let app = spawn_app().await;
+    lake_with_known_figures(&app).await;
+    let analyst = app.token(Role::Analyst, None);
+    let shops = format!("/ui/dashboard?date={DAY}&format=csv&table=shops");
+    let row_of = |rows: &[Vec<String>], shop: &str, currency: &str| {
+        rows.iter().find(|r| r[0] == shop && r[1] == currency).cloned().unwrap_or_default()
+    };
+
+    // Act
+    let first = csv_rows(&app, &analyst, &shops).await;
+    let kept_before = answers_from(&app, "kept").await;
+    let again = csv_rows(&app, &analyst, &shops).await;
+    let kept_after_again = answers_from(&app, "kept").await;
+    // Another day's upload changes nothing this day's widgets read but the trend's days.
+    upload(&app, "004", "2025-07-31", &["T1,2025-07-31T10:00:00,SKU-A,Milk,1,1.50,EUR,card"]).await;
+    let after_next_day = csv_rows(&app, &analyst, &shops).await;
+    upload(&app, "001", DAY, &["T9,2025-07-30T18:00:00,SKU-A,Milk,10,1.00,EUR,card"]).await;
+    let after_replacement = csv_rows(&app, &analyst, &shops).await;
+
+    // Assert
+    assert_eq!(again, first);
+    assert!(
+        kept_after_again >= kept_before + 6,
+        "the second view ran none of its six statements: kept {kept_before} -> {kept_after_again}"
+    );
+    assert_eq!(after_next_day, first, "a later day's upload leaves this day's figures");
+    assert_eq!(row_of(&first, "001", "EUR")[2], "3.7500");
+    assert_eq!(row_of(&after_replacement, "001", "EUR")[2], "10.0000", "the replaced shop-day is read anew");
 }

@@ -6,7 +6,7 @@
 
 use super::widgets::{self, Headline, Widget};
 use super::{render, Frame, PageUser};
-use crate::catalog::{PartitionInfo, SALES_TABLE};
+use crate::catalog::{PartitionRange, SALES_TABLE};
 use crate::domain::{Role, SalesDate, ShopId};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiPath, ApiQuery};
@@ -52,8 +52,13 @@ struct DashboardPage {
     headline_sql: String,
     show_missing: bool,
     missing: Vec<(String, String, String)>,
+    /// The nearest days with data before and after the day shown.
+    previous_day: Option<String>,
+    next_day: Option<String>,
     widgets: Vec<Shown>,
     csv_base: String,
+    /// This page's path, for the links to other days.
+    path: String,
     trend_days: i64,
 }
 
@@ -90,20 +95,14 @@ async fn page(
     query: DashboardQuery,
     shop: Option<ShopId>,
 ) -> ApiResult<Response> {
-    let partitions: Vec<PartitionInfo> = state
-        .catalog
-        .partitions(SALES_TABLE)
-        .await?
-        .into_iter()
-        .filter(|p| shop.as_ref().is_none_or(|s| p.shop_id == s.as_str()))
-        .collect();
-    let latest = partitions.iter().map(|p| p.date.as_str()).max().and_then(|d| SalesDate::parse(d).ok());
+    let shop_id = shop.as_ref().map(ShopId::as_str);
+    let days_with_data = state.catalog.partition_dates(SALES_TABLE, shop_id).await?;
+    let latest = days_with_data.last().and_then(|d| SalesDate::parse(d).ok());
     let heading = match &shop {
         Some(shop) => format!("Shop {shop}"),
         None => "Daily sales".to_owned(),
     };
-    let origin =
-        headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| format!("http://{h}")).unwrap_or_default();
+    let origin = super::origin_of(headers);
     let trend_days = query.days.unwrap_or(TREND_DAYS[0]);
     if !TREND_DAYS.contains(&trend_days) {
         return Err(ApiError::BadRequest(format!("days={trend_days}: the trend covers 30 or 90 days")));
@@ -123,13 +122,15 @@ async fn page(
             headline_sql: String::new(),
             show_missing: false,
             missing: Vec::new(),
+            previous_day: None,
+            next_day: None,
             widgets: Vec::new(),
             csv_base: String::new(),
+            path,
             trend_days,
         };
         return Ok(render(&page));
     };
-    let engine = state.sql.as_ref();
     let shop_ref = shop.as_ref();
     let headline_sql = widgets::headline_sql(date, shop_ref);
     let shops_sql = widgets::per_shop_sql(date);
@@ -139,20 +140,20 @@ async fn page(
     let payments_sql = widgets::payments_sql(date, shop_ref);
     // The widgets' statements run at once (each holds a query slot while it runs).
     let (headline_rows, shop_rows, trend_rows, revenue_rows, units_rows, payment_rows) = tokio::try_join!(
-        widgets::rows(engine, &headline_sql),
+        widgets::rows(state, &headline_sql),
         async {
             match shop_ref {
-                None => widgets::rows(engine, &shops_sql).await,
+                None => widgets::rows(state, &shops_sql).await,
                 Some(_) => Ok(Vec::new()),
             }
         },
-        widgets::rows(engine, &trend_sql),
-        widgets::rows(engine, &revenue_sql),
-        widgets::rows(engine, &units_sql),
-        widgets::rows(engine, &payments_sql),
+        widgets::rows(state, &trend_sql),
+        widgets::rows(state, &revenue_sql),
+        widgets::rows(state, &units_sql),
+        widgets::rows(state, &payments_sql),
     )?;
-    let with_sql = |mut widget: Widget, sql: &str| {
-        widget.sql = sql.to_owned();
+    let with_sql = |mut widget: Widget, statement: &widgets::Statement| {
+        widget.sql = statement.sql.clone();
         widget
     };
     let mut shown = Vec::new();
@@ -173,8 +174,12 @@ async fn page(
         return Ok(csv_download(&widget.widget, date));
     }
 
-    let as_of =
-        partitions.iter().map(|p| p.updated_at.as_str()).max().map_or_else(|| "no upload yet".into(), human_time);
+    let freshness = state.catalog.freshness(SALES_TABLE, shop_id).await?;
+    let as_of = freshness.map_or_else(|| "no upload yet".into(), |f| human_time(&f.last_change));
+    let missing = if shop.is_none() { not_reported(state, date).await? } else { Vec::new() };
+    let day = date.to_string();
+    let previous_day = days_with_data.iter().rev().find(|d| d.as_str() < day.as_str()).cloned();
+    let next_day = days_with_data.iter().find(|d| d.as_str() > day.as_str()).cloned();
     let page = DashboardPage {
         frame: user.frame(),
         heading,
@@ -182,11 +187,14 @@ async fn page(
         date: Some(date),
         as_of,
         headlines: widgets::headlines(date, &headline_rows),
-        headline_sql: headline_sql.clone(),
+        headline_sql: headline_sql.sql,
         show_missing: shop.is_none(),
-        missing: not_reported(&partitions, date),
+        missing,
+        previous_day,
+        next_day,
         widgets: shown,
         csv_base: format!("{path}?date={date}&days={trend_days}"),
+        path,
         trend_days,
     };
     Ok(render(&page))
@@ -194,20 +202,23 @@ async fn page(
 
 /// Shops with a partition in the 28 days before `date` but none on it: shop, its last day with
 /// data, and the time of its last accepted upload.
-fn not_reported(partitions: &[PartitionInfo], date: SalesDate) -> Vec<(String, String, String)> {
+async fn not_reported(state: &AppState, date: SalesDate) -> ApiResult<Vec<(String, String, String)>> {
     let day = date.to_string();
     let since = widgets::days_from(date, -EXPECTED_WITHIN_DAYS).to_string();
+    let range = PartitionRange { shop_id: None, from_date: Some(&since), to_date: Some(&day) };
+    let partitions = state.catalog.partitions_in(SALES_TABLE, &range).await?;
+    let reported: std::collections::BTreeSet<&str> =
+        partitions.iter().filter(|p| p.date == day).map(|p| p.shop_id.as_str()).collect();
     let mut shops: std::collections::BTreeMap<&str, (&str, &str)> = std::collections::BTreeMap::new();
-    for p in partitions.iter().filter(|p| p.date.as_str() >= since.as_str() && p.date.as_str() < day.as_str()) {
+    for p in partitions.iter().filter(|p| p.date != day && !reported.contains(p.shop_id.as_str())) {
         let entry = shops.entry(p.shop_id.as_str()).or_insert((p.date.as_str(), p.updated_at.as_str()));
         entry.0 = entry.0.max(p.date.as_str());
         entry.1 = entry.1.max(p.updated_at.as_str());
     }
-    shops
+    Ok(shops
         .into_iter()
-        .filter(|(shop, _)| !partitions.iter().any(|p| p.shop_id == *shop && p.date == day))
         .map(|(shop, (last_day, last_upload))| (shop.to_owned(), last_day.to_owned(), human_time(last_upload)))
-        .collect()
+        .collect())
 }
 
 /// `2025-07-30T18:04:05.123Z` as people read it: `2025-07-30 18:04 UTC` (as is, if unreadable).

@@ -5,6 +5,8 @@
 
 /// `Amount`: exact money figures, shown to the cent.
 mod amount;
+/// Widget answers kept until the partitions they read change.
+mod answers;
 /// The daily sales dashboard (all shops, or one shop).
 mod dashboard;
 /// Signing in and out; the page extractor that sends a visitor without a session to sign in.
@@ -15,12 +17,15 @@ mod shop;
 mod widgets;
 
 use super::AppState;
-use axum::extract::Path;
-use axum::http::{header, StatusCode};
+use askama::Template;
+use axum::extract::{Path, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use answers::AnswerCache;
 pub use session::PageUser;
 
 /// The `/ui/` routes (not part of the API document).
@@ -34,6 +39,62 @@ pub fn router() -> Router<AppState> {
         .route("/ui/dashboard/shops/{shop_id}", get(dashboard::one_shop))
         .route("/ui/shops/{shop_id}", get(shop::shop_page))
         .route("/ui/assets/{*path}", get(asset))
+        .layer(axum::middleware::from_fn(problems_as_pages))
+}
+
+/// The page's own origin as its visitor reaches it (`https://` behind a proxy that says so).
+fn origin_of(headers: &HeaderMap) -> String {
+    let host = headers.get("x-forwarded-host").or_else(|| headers.get(header::HOST)).and_then(|h| h.to_str().ok());
+    let scheme = if session::behind_https(headers) { "https" } else { "http" };
+    host.map(|host| format!("{scheme}://{host}")).unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    frame: Frame,
+    status: u16,
+    title: String,
+    detail: String,
+}
+
+/// Bytes of a problem document read to show it as a page (ours are a few hundred).
+const PROBLEM_MAX_BYTES: usize = 64 << 10;
+
+/// A problem answered to a browser (a malformed `?date=`, another shop's page) is shown as a
+/// page saying what was wrong, with the same status and headers; a client that does not ask for
+/// HTML (a script, a CSV download link followed by curl) still gets the problem+json document.
+async fn problems_as_pages(request: Request, next: Next) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let response = next.run(request).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !wants_html || !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let problem: serde_json::Value = match axum::body::to_bytes(body, PROBLEM_MAX_BYTES).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    };
+    let text = |key: &str| problem.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let page = ErrorPage {
+        frame: Frame::default(),
+        status: parts.status.as_u16(),
+        title: text("title"),
+        detail: text("detail"),
+    };
+    let (page_parts, page_body) = render(&page).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.extend(page_parts.headers);
+    Response::from_parts(parts, page_body)
 }
 
 /// The pages' static files, embedded in the binary (read from `assets/` in debug builds).

@@ -107,6 +107,6 @@ pub async fn sign_out(headers: HeaderMap) -> Response {
 }
 
 /// The page was fetched over HTTPS (directly, or through a proxy that says so).
-fn behind_https(headers: &HeaderMap) -> bool {
+pub(super) fn behind_https(headers: &HeaderMap) -> bool {
     headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }

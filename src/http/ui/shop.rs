@@ -60,19 +60,13 @@ pub async fn shop_page(
     let (records, more) = state.db.uploads().list(&shop, &filter).await?;
     let next_page = more.then(|| records.last().map(|r| format!("/ui/shops/{shop}?before={}", r.id))).flatten();
     // Up to the shop's latest day with data (a shop that stopped sending still sees its days).
-    let latest = state
-        .catalog
-        .partitions(crate::catalog::SALES_TABLE)
-        .await?
-        .into_iter()
-        .filter(|p| p.shop_id == shop.as_str())
-        .filter_map(|p| SalesDate::parse(&p.date).ok())
-        .max();
+    let freshness = state.catalog.freshness(crate::catalog::SALES_TABLE, Some(shop.as_str())).await?;
+    let latest = freshness.and_then(|f| SalesDate::parse(&f.latest_date).ok());
     let today = SalesDate::from(chrono::Utc::now().date_naive());
     let sql = daily_totals_sql(&shop, latest.unwrap_or(today));
-    let rows = widgets::rows(state.sql.as_ref(), &sql).await?;
+    let rows = widgets::rows(&state, &sql).await?;
     let mut totals = daily_totals(&rows);
-    totals.sql = sql;
+    totals.sql = sql.sql;
     if query.format.as_deref() == Some("csv") {
         return Ok(super::dashboard::csv_download(&totals, latest.unwrap_or(today)));
     }
@@ -98,15 +92,17 @@ pub async fn shop_page(
 }
 
 /// The shop's sales per day and currency over the 30 days up to `last`.
-fn daily_totals_sql(shop: &ShopId, last: SalesDate) -> String {
-    format!(
+fn daily_totals_sql(shop: &ShopId, last: SalesDate) -> widgets::Statement {
+    let first = widgets::days_from(last, -(TOTAL_DAYS - 1));
+    let sql = format!(
         "SELECT date, currency, SUM(price * quantity) AS sales, {} AS transactions, SUM(quantity) AS units \
          FROM sales_processed WHERE date BETWEEN {} AND {}{} GROUP BY date, currency ORDER BY date DESC, currency",
         widgets::TRANSACTIONS,
-        widgets::literal(widgets::days_from(last, -(TOTAL_DAYS - 1))),
+        widgets::literal(first),
         widgets::literal(last),
         widgets::shop_filter(Some(shop))
-    )
+    );
+    widgets::Statement { sql, shop: Some(shop.clone()), from: first, to: last }
 }
 
 fn daily_totals(rows: &[widgets::Row]) -> Widget {

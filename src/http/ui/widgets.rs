@@ -4,10 +4,14 @@
 //! Amounts are exact and never summed across currencies.
 
 use super::amount::{percent, Amount};
+use super::answers::Source;
+use crate::catalog::{PartitionRange, SALES_TABLE};
 use crate::domain::{SalesDate, ShopId};
 use crate::http::error::{ApiError, ApiResult};
-use crate::query::{to_json, QueryError, SqlEngine};
+use crate::http::AppState;
+use crate::query::{to_json, QueryError};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// One row of a query's answer, by column name.
 pub type Row = Map<String, Value>;
@@ -66,14 +70,48 @@ impl Cell {
     }
 }
 
-/// Runs one widget's statement and returns its rows.
-pub async fn rows(engine: &dyn SqlEngine, sql: &str) -> ApiResult<Vec<Row>> {
-    let output = engine.execute(sql).await.map_err(widget_error)?;
+/// One widget's statement and the partitions it reads: one shop's or all, days `from..=to`.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// The SQL text.
+    pub sql: String,
+    /// Only this shop's partitions.
+    pub shop: Option<ShopId>,
+    /// First day read.
+    pub from: SalesDate,
+    /// Last day read.
+    pub to: SalesDate,
+}
+
+impl Statement {
+    fn new(sql: String, shop: Option<&ShopId>, from: SalesDate, to: SalesDate) -> Self {
+        Self { sql, shop: shop.cloned(), from, to }
+    }
+}
+
+/// Runs one widget's statement and returns its rows: the kept answer when the partitions it
+/// reads are as they were when it last ran (see `answers`).
+pub async fn rows(state: &AppState, statement: &Statement) -> ApiResult<Vec<Row>> {
+    let (from, to) = (statement.from.to_string(), statement.to.to_string());
+    let range = PartitionRange {
+        shop_id: statement.shop.as_ref().map(ShopId::as_str),
+        from_date: Some(&from),
+        to_date: Some(&to),
+    };
+    let version = state.catalog.range_version(SALES_TABLE, &range).await?;
+    if let Some(kept) = version.as_deref().and_then(|version| state.answers.get(&statement.sql, version)) {
+        state.metrics.widget_answered(Source::Kept.label());
+        return Ok(kept.as_ref().clone());
+    }
+    let output = state.sql.execute(&statement.sql).await.map_err(widget_error)?;
     let json = to_json(&output);
-    Ok(json["rows"]
+    let rows: Vec<Row> = json["rows"]
         .as_array()
         .map(|rows| rows.iter().filter_map(|r| r.as_object().cloned()).collect())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let kept = version.is_some_and(|version| state.answers.put(&statement.sql, &version, Arc::new(rows.clone())));
+    state.metrics.widget_answered(if kept { Source::Run } else { Source::RunUnkept }.label());
+    Ok(rows)
 }
 
 fn widget_error(error: QueryError) -> ApiError {
@@ -156,14 +194,15 @@ pub struct Headline {
 }
 
 /// The headline statement for `date` (and its four earlier same weekdays).
-pub fn headline_sql(date: SalesDate, shop: Option<&ShopId>) -> String {
+pub fn headline_sql(date: SalesDate, shop: Option<&ShopId>) -> Statement {
     let dates: Vec<String> = (0..=4).map(|week| literal(days_from(date, -7 * week))).collect();
-    format!(
+    let sql = format!(
         "SELECT date, currency, SUM(price * quantity) AS sales, {TRANSACTIONS} AS transactions, SUM(quantity) AS units \
          FROM sales_processed WHERE date IN ({}){} GROUP BY date, currency ORDER BY currency, date",
         dates.join(", "),
         shop_filter(shop)
-    )
+    );
+    Statement::new(sql, shop, days_from(date, -7 * 4), date)
 }
 
 /// Headline figures from the headline statement's rows.
@@ -205,12 +244,13 @@ pub fn headlines(date: SalesDate, rows: &[Row]) -> Vec<Headline> {
 }
 
 /// The statement of sales per shop for the day.
-pub fn per_shop_sql(date: SalesDate) -> String {
-    format!(
+pub fn per_shop_sql(date: SalesDate) -> Statement {
+    let sql = format!(
         "SELECT shop_id, currency, SUM(price * quantity) AS sales, {TRANSACTIONS} AS transactions, SUM(quantity) AS units \
          FROM sales_processed WHERE date = {} GROUP BY shop_id, currency ORDER BY sales DESC, shop_id",
         literal(date)
-    )
+    );
+    Statement::new(sql, None, date, date)
 }
 
 /// Sales per shop for the day; each shop opens its own dashboard.
@@ -239,14 +279,16 @@ pub fn per_shop(rows: &[Row]) -> Widget {
 }
 
 /// The statement of the daily trend: `days` days up to `date`, and the `days` before them.
-pub fn trend_sql(date: SalesDate, days: i64, shop: Option<&ShopId>) -> String {
-    format!(
+pub fn trend_sql(date: SalesDate, days: i64, shop: Option<&ShopId>) -> Statement {
+    let first = days_from(date, -(2 * days) + 1);
+    let sql = format!(
         "SELECT date, currency, SUM(price * quantity) AS sales FROM sales_processed \
          WHERE date BETWEEN {} AND {}{} GROUP BY date, currency ORDER BY date, currency",
-        literal(days_from(date, -(2 * days) + 1)),
+        literal(first),
         literal(date),
         shop_filter(shop)
-    )
+    );
+    Statement::new(sql, shop, first, date)
 }
 
 /// The daily trend: each day's sales per currency beside the same position in the period before.
@@ -286,14 +328,15 @@ pub fn trend(date: SalesDate, days: i64, rows: &[Row]) -> Widget {
 }
 
 /// Top products for the day, by revenue or by units.
-pub fn top_products_sql(date: SalesDate, by_units: bool, shop: Option<&ShopId>) -> String {
-    format!(
+pub fn top_products_sql(date: SalesDate, by_units: bool, shop: Option<&ShopId>) -> Statement {
+    let sql = format!(
         "SELECT sku, MAX(product_name) AS product_name, currency, SUM(price * quantity) AS revenue, SUM(quantity) AS units \
          FROM sales_processed WHERE date = {}{} GROUP BY sku, currency ORDER BY {} DESC, sku LIMIT 10",
         literal(date),
         shop_filter(shop),
         if by_units { "units" } else { "revenue" }
-    )
+    );
+    Statement::new(sql, shop, date, date)
 }
 
 /// The top-products table.
@@ -322,14 +365,15 @@ pub fn top_products(by_units: bool, rows: &[Row]) -> Widget {
 }
 
 /// Payment mix for the day.
-pub fn payments_sql(date: SalesDate, shop: Option<&ShopId>) -> String {
-    format!(
+pub fn payments_sql(date: SalesDate, shop: Option<&ShopId>) -> Statement {
+    let sql = format!(
         "SELECT COALESCE(payment_method, '(not given)') AS payment_method, currency, SUM(price * quantity) AS amount, \
          {TRANSACTIONS} AS transactions FROM sales_processed WHERE date = {}{} \
          GROUP BY COALESCE(payment_method, '(not given)'), currency ORDER BY currency, amount DESC",
         literal(date),
         shop_filter(shop)
-    )
+    );
+    Statement::new(sql, shop, date, date)
 }
 
 /// The payment-mix table: amount, transactions and share of the currency's amount.
