@@ -79,7 +79,7 @@ async fn s3_unreachable_mid_upload_gets_503_leaves_nothing_half_visible_and_reco
     env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL".into(), format!("http://127.0.0.1:{}", link.port)));
     env.push(("SHOPLAKE_S3_PART_SIZE".into(), "5MiB".into()));
-    env.push(("SHOPLAKE_REQUEST_TIMEOUT_SECS".into(), "6".into()));
+    env.push(("SHOPLAKE_REQUEST_TIMEOUT_SECS".into(), "20".into()));
     env.push(("SHOPLAKE_RECONCILE_INTERVAL_SECS".into(), "1".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let server = ServerProcess::start(dir.path(), &pairs).await;
