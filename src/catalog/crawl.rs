@@ -85,6 +85,7 @@ pub async fn crawl(store: &Arc<dyn BlobStore>, catalog: &Arc<dyn Catalog>, table
             bytes: file.meta.size,
             schema_fingerprint: fingerprint(&file.columns),
             updated_at: String::new(),
+            file_version: file.meta.version.clone(),
         };
         let path = format!("shop_id={}/date={}", file.shop_id, file.date);
         match known.remove(&(file.shop_id, file.date)) {
@@ -95,6 +96,11 @@ pub async fn crawl(store: &Arc<dyn BlobStore>, catalog: &Arc<dyn Catalog>, table
                     && old.schema_fingerprint == partition.schema_fingerprint =>
             {
                 report.unchanged += 1;
+                if old.file_version != partition.file_version {
+                    // Same rows, another record of the stored object (a catalog from before
+                    // versions were kept): the query engine may plan from it once it has one.
+                    catalog.put_partition(table, &partition).await?;
+                }
                 continue;
             }
             Some(_) => report.changed.push(path),

@@ -70,6 +70,7 @@ mod tests {
             rows: 10,
             bytes: 100,
             updated_at: String::new(),
+            file_version: None,
         };
         let partition = PartitionInfo {
             shop_id: "001".into(),
@@ -79,6 +80,7 @@ mod tests {
             bytes: 100,
             schema_fingerprint: "x".into(),
             updated_at: String::new(),
+            file_version: None,
         };
         let ddl = athena_ddl(&table, &[partition]);
         assert!(ddl.contains("CREATE EXTERNAL TABLE IF NOT EXISTS sales_processed (\n  price decimal(18,4),\n  `Loyalty Card` string\n)"), "{ddl}");

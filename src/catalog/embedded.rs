@@ -89,6 +89,7 @@ impl Catalog for EmbeddedCatalog {
             bytes: p.bytes as i64,
             schema_fingerprint: p.schema_fingerprint.clone(),
             updated_at: crate::db::now_ms(),
+            file_version: p.file_version.clone(),
         };
         self.db.catalog_rows().upsert_partition(name, &row).await?;
         Ok(())
@@ -126,6 +127,11 @@ impl Catalog for EmbeddedCatalog {
         Ok(Some(format!("{count}/{revisions}/{last_change_ms}/{bytes}")))
     }
 
+    async fn partition_files(&self, name: &str) -> CatalogResult<Option<Vec<PartitionInfo>>> {
+        let partitions = self.partitions(name).await?;
+        Ok(partitions.iter().all(|p| p.file_version.is_some()).then_some(partitions))
+    }
+
     async fn partitions_page(
         &self,
         name: &str,
@@ -146,5 +152,6 @@ fn partition_info(r: PartitionRow) -> PartitionInfo {
         bytes: r.bytes as u64,
         schema_fingerprint: r.schema_fingerprint,
         updated_at: rfc3339(r.updated_at),
+        file_version: r.file_version,
     }
 }

@@ -331,6 +331,7 @@ fn partition_info(partition: &aws_sdk_glue::types::Partition) -> PartitionInfo {
             .unwrap_or_default(),
         shop_id: shop,
         date,
+        file_version: None,
     }
 }
 

@@ -70,6 +70,12 @@ pub struct PartitionInfo {
     pub schema_fingerprint: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
+    /// The stored object's version as the store named it when it was written (see
+    /// `storage::ObjectMeta::version`); `None` where the catalog does not keep it (Glue, rows
+    /// from before it was kept). Lets the query engine plan from the catalog without listing.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub file_version: Option<String>,
 }
 
 /// Which partitions of a table: of one shop or all, with dates within `from_date..=to_date`
@@ -214,6 +220,13 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// an answer computed over those partitions may be kept until it changes; `None` when this
     /// catalog cannot vouch for that (partitions registered by others, e.g. a Glue crawler).
     async fn range_version(&self, _name: &str, _range: &PartitionRange<'_>) -> CatalogResult<Option<String>> {
+        Ok(None)
+    }
+
+    /// Every partition of a table with the version of its file, for the query engine to plan
+    /// from without listing storage; `None` when this catalog cannot give every version (it
+    /// does not keep them, or some partition was registered without one).
+    async fn partition_files(&self, _name: &str) -> CatalogResult<Option<Vec<PartitionInfo>>> {
         Ok(None)
     }
 

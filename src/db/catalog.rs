@@ -45,6 +45,8 @@ pub struct PartitionRow {
     pub schema_fingerprint: String,
     /// ms since epoch.
     pub updated_at: i64,
+    /// The stored object's version when it was written (null before it was kept).
+    pub file_version: Option<String>,
 }
 
 /// Repository over the catalog tables.
@@ -112,10 +114,11 @@ impl<'p> CatalogRows<'p> {
     /// Inserts or updates one partition.
     pub async fn upsert_partition(&self, table: &str, p: &PartitionRow) -> DbResult<()> {
         sqlx::query(
-            "insert into catalog_partitions (table_name, shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "insert into catalog_partitions (table_name, shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at, file_version) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              on conflict (table_name, shop_id, sales_date) do update set location = excluded.location, rows = excluded.rows, \
              bytes = excluded.bytes, schema_fingerprint = excluded.schema_fingerprint, updated_at = excluded.updated_at, \
+             file_version = excluded.file_version, \
              revision = catalog_partitions.revision + 1",
         )
         .bind(table.to_owned())
@@ -126,6 +129,7 @@ impl<'p> CatalogRows<'p> {
         .bind(p.bytes)
         .bind(p.schema_fingerprint.clone())
         .bind(p.updated_at)
+        .bind(p.file_version.clone())
         .execute(self.pool)
         .await?;
         Ok(())
@@ -145,7 +149,7 @@ impl<'p> CatalogRows<'p> {
     /// All partitions of a table, by shop then date.
     pub async fn partitions(&self, table: &str) -> DbResult<Vec<PartitionRow>> {
         let partitions = sqlx::query_as(
-            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions where table_name = $1 order by shop_id, sales_date",
+            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at, file_version from catalog_partitions where table_name = $1 order by shop_id, sales_date",
         )
         .bind(table.to_owned())
         .fetch_all(self.pool)
@@ -162,7 +166,7 @@ impl<'p> CatalogRows<'p> {
     ) -> DbResult<Vec<PartitionRow>> {
         let (shop, date) = after.unwrap_or(("", ""));
         let partitions = sqlx::query_as(
-            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions \
+            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at, file_version from catalog_partitions \
              where table_name = $1 and (shop_id, sales_date) > ($2, $3) \
              order by shop_id, sales_date limit $4",
         )
@@ -185,7 +189,7 @@ impl<'p> CatalogRows<'p> {
         to: Option<&str>,
     ) -> DbResult<Vec<PartitionRow>> {
         let partitions = sqlx::query_as(
-            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at from catalog_partitions \
+            "select shop_id, sales_date, location, rows, bytes, schema_fingerprint, updated_at, file_version from catalog_partitions \
              where table_name = $1 and ($2 = '' or shop_id = $2) and sales_date >= $3 and sales_date <= $4 \
              order by shop_id, sales_date",
         )

@@ -60,16 +60,17 @@ impl Pipeline {
                 self.metrics.upload_reached(&id, UploadStatus::Superseded);
                 return Ok(());
             }
-            if may_hold_partition {
-                self.store.put_file(&partition.location, parquet, PutMode::Replace).await?;
-                self.catalog.put_partition(SALES_TABLE, &partition).await?;
+            let stored = if may_hold_partition {
+                self.store.put_file(&partition.location, parquet, PutMode::Replace).await?
             } else {
-                self.put_or_fail(id, &partition.location, parquet).await?;
+                let stored = self.put_or_fail(id, &partition.location, parquet).await?;
                 may_hold_partition = true;
-                // The file may now hold this upload's rows: a failure leaves it `processing`,
-                // for the reconciler to finish (or to write the current upload's file back).
-                self.catalog.put_partition(SALES_TABLE, &partition).await?;
-            }
+                stored
+            };
+            // The file may now hold this upload's rows: a failure leaves it `processing`, for
+            // the reconciler to finish (or to write the current upload's file back).
+            let partition = PartitionInfo { file_version: stored.version, ..partition.clone() };
+            self.catalog.put_partition(SALES_TABLE, &partition).await?;
             match uploads.commit_succeeded(&id, &partition.location, previous.as_ref()).await {
                 Ok(()) => {
                     self.metrics.upload_reached(&id, UploadStatus::Succeeded);

@@ -227,7 +227,7 @@ impl Pipeline {
         let Ok(report) = verdict else {
             return Ok(None);
         };
-        self.store.put_file(location, &scratch.parquet, PutMode::Replace).await?;
+        let stored = self.store.put_file(location, &scratch.parquet, PutMode::Replace).await?;
         Ok(Some(PartitionInfo {
             shop_id: current.shop_id.to_string(),
             date: current.date.to_string(),
@@ -236,6 +236,7 @@ impl Pipeline {
             bytes: report.parquet_bytes,
             schema_fingerprint: fingerprint(&columns_of(&report.schema)?),
             updated_at: String::new(),
+            file_version: stored.version,
         }))
     }
 }

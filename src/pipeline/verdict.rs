@@ -92,6 +92,7 @@ impl Pipeline {
                 bytes: report.parquet_bytes,
                 schema_fingerprint: fingerprint(&file_columns),
                 updated_at: String::new(),
+            file_version: None,
             };
             let commit = Commit { id, incoming, parquet: &scratch.parquet, partition, may_hold_partition };
             Ok(self.commit_partition(commit, shop_day, previous).await?)
@@ -100,15 +101,16 @@ impl Pipeline {
         self.settle(id, UploadStatus::Processing, judged).await
     }
 
-    /// Stores `path` under `key`; if storage fails, the upload (in `processing`) ends `failed`.
+    /// Stores `path` under `key` and returns what was stored; if storage fails, the upload (in
+    /// `processing`) ends `failed`.
     pub(super) async fn put_or_fail(
         &self,
         id: UploadId,
         key: &str,
         path: &std::path::Path,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<crate::storage::ObjectMeta, PipelineError> {
         match self.store.put_file(key, path, PutMode::Replace).await {
-            Ok(_) => Ok(()),
+            Ok(stored) => Ok(stored),
             Err(error) => {
                 let stop = Stop::failed(format!("storage failed while writing {key}: {error}"), error);
                 Err(self.end(id, UploadStatus::Processing, stop).await)

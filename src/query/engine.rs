@@ -28,7 +28,7 @@ use super::guard::parse_read_only_apart;
 use super::limits::SqlLimits;
 use super::output::{columns_of, QueryOutput};
 use super::recorder::{RecordingTable, ScannedFiles};
-use super::snapshot::{PinnedRemoteStore, SnapshotStore};
+use super::snapshot::{CatalogListing, PinnedRemoteStore, SnapshotStore};
 use super::stats::{scan_figures, QueryStats};
 
 /// One table to expose to SQL: Parquet files under `root` in Hive partition directories.
@@ -42,6 +42,22 @@ pub struct TableSource {
     pub file_schema: SchemaRef,
     /// Partition columns in directory order, e.g. `["shop_id", "date"]`; typed Utf8.
     pub partition_columns: Vec<String>,
+    /// Every file of the table as the catalog records it, when it can: the query is planned
+    /// from these instead of listing storage. `None`: storage is listed.
+    pub files: Option<Arc<Vec<CatalogFile>>>,
+}
+
+/// A partition file as the catalog records it: enough to plan a query without listing storage.
+#[derive(Debug, Clone)]
+pub struct CatalogFile {
+    /// Path below the table's root, e.g. `shop_id=001/date=2025-07-30/data.parquet`.
+    pub relative_path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The store's name for this version of the file (see `storage::ObjectMeta::version`).
+    pub version: String,
+    /// When the catalog recorded it (changes with every replacement).
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Per-query limits.
@@ -79,6 +95,10 @@ const QUERY_STACK_BYTES: usize = 64 << 20;
 /// Runs of one query when partitions keep being replaced under it (see `snapshot`); between
 /// runs it waits a little longer each time (with jitter, so readers do not retry in step).
 const MAX_ATTEMPTS: u32 = 6;
+/// Runs planned from the catalog's record of the files; later runs list storage, so a catalog
+/// entry left behind its file (a crash between the two, until the reconciler finishes the
+/// upload) never keeps a query from answering.
+const CATALOG_ATTEMPTS: u32 = 2;
 const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 
 /// The embedded SQL engine. Cheap to share (`Arc`) and safe to call concurrently; every query
@@ -211,7 +231,8 @@ impl Core {
         // A partition replaced between listing and reading: run again on a fresh listing. (The
         // time limit is the caller's: it cancels this task.)
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.run(statement.clone(), tables, started, cancel).await {
+            let from_catalog = attempt <= CATALOG_ATTEMPTS;
+            match self.run(statement.clone(), tables, started, cancel, from_catalog).await {
                 Err(QueryError::LakeChanged { .. }) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, "a partition was replaced during the query: running it again");
                     let jitter = rand::random_range(0..=RETRY_BACKOFF.as_millis() as u64);
@@ -230,12 +251,24 @@ impl Core {
         tables: &[TableSource],
         started: Instant,
         cancel: &Cancel,
+        from_catalog: bool,
     ) -> Result<QueryOutput, QueryError> {
         let df_err = |e: DataFusionError| QueryError::from_datafusion(e, self.limits.memory_bytes);
-        let ctx = self.session().map_err(df_err)?;
+        let mut listing = CatalogListing::default();
+        if from_catalog {
+            for table in tables {
+                if let Some(files) = &table.files {
+                    let url = ListingTableUrl::parse(table_root(table)).map_err(df_err)?;
+                    listing.add_table(url.prefix(), files);
+                }
+            }
+        }
+        let every_table_from_catalog = from_catalog && tables.iter().all(|t| t.files.is_some());
+        let share_caches = self.remote_store.is_none() || every_table_from_catalog;
+        let ctx = self.session(Arc::new(listing), share_caches).map_err(df_err)?;
         let files = ScannedFiles::default();
         for table in tables {
-            let listing = self.listing_table(&ctx, table).map_err(df_err)?;
+            let listing = self.listing_table(&ctx, table, share_caches).map_err(df_err)?;
             let provider = Arc::new(RecordingTable::new(listing, Arc::clone(&files)));
             ctx.register_table(table.name.as_str(), provider).map_err(df_err)?;
         }
@@ -275,12 +308,13 @@ impl Core {
         })
     }
 
-    /// A fresh session: own memory pool, no spilling, no URL tables. Local tables share the
-    /// footer caches across queries; remote ones do not (S3's modification times have
+    /// A fresh session: own memory pool, no spilling, no URL tables, files listed from
+    /// `listing` where it has them. Local tables share the footer caches across queries; remote
+    /// ones only when every table is planned from the catalog (S3's modification times have
     /// one-second resolution, so a same-size replacement within a second would pass the caches'
-    /// size-and-time check; the footer comes with the object's first read anyway).
-    fn session(&self) -> Result<SessionContext, DataFusionError> {
-        let caches = if self.remote_store.is_some() {
+    /// size-and-time check; the times the catalog listing gives are unique per record).
+    fn session(&self, listing: Arc<CatalogListing>, share_caches: bool) -> Result<SessionContext, DataFusionError> {
+        let caches = if !share_caches {
             CacheManagerConfig::default()
         } else {
             CacheManagerConfig::default()
@@ -292,9 +326,9 @@ impl Core {
         // Each query reads through its own pinned snapshot (see `snapshot`).
         let registry = Arc::new(DefaultObjectStoreRegistry::new());
         let local = url::Url::parse("file://").expect("a valid URL");
-        registry.register_store(&local, Arc::new(SnapshotStore::default()));
+        registry.register_store(&local, Arc::new(SnapshotStore::new(Arc::clone(&listing))));
         if let Some((url, store)) = &self.remote_store {
-            registry.register_store(url, Arc::new(PinnedRemoteStore::new(Arc::clone(store))));
+            registry.register_store(url, Arc::new(PinnedRemoteStore::new(Arc::clone(store), listing)));
         }
         let registry: Arc<dyn ObjectStoreRegistry> = registry;
         let runtime = RuntimeEnvBuilder::new()
@@ -317,12 +351,15 @@ impl Core {
         Ok(SessionContext::new_with_state(state))
     }
 
-    fn listing_table(&self, ctx: &SessionContext, table: &TableSource) -> Result<Arc<ListingTable>, DataFusionError> {
-        let mut root = table.root.clone();
-        if !root.ends_with('/') {
-            root.push('/');
-        }
-        let url = ListingTableUrl::parse(&root)?;
+    /// The table as DataFusion lists and reads it; `share_caches`: its file statistics are
+    /// kept across queries (see `session`).
+    fn listing_table(
+        &self,
+        ctx: &SessionContext,
+        table: &TableSource,
+        share_caches: bool,
+    ) -> Result<Arc<ListingTable>, DataFusionError> {
+        let url = ListingTableUrl::parse(table_root(table))?;
         let parquet: TableParquetOptions = ctx.state().table_options().parquet.clone();
         let format = ParquetFormat::default().with_options(parquet);
         let partition_columns = table.partition_columns.iter().map(|c| (c.clone(), DataType::Utf8)).collect();
@@ -331,9 +368,18 @@ impl Core {
             .with_table_partition_cols(partition_columns);
         let config =
             ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::clone(&table.file_schema));
-        let shared = if self.remote_store.is_some() { None } else { self.statistics_cache.clone() };
+        let shared = if share_caches { self.statistics_cache.clone() } else { None };
         let listing = ListingTable::try_new(config)?.with_cache(shared);
         Ok(Arc::new(listing))
+    }
+}
+
+/// The table's root URL, ending in `/`.
+fn table_root(table: &TableSource) -> String {
+    if table.root.ends_with('/') {
+        table.root.clone()
+    } else {
+        format!("{}/", table.root)
     }
 }
 

@@ -83,6 +83,7 @@ fn table(root: &Path, extra: &[&str]) -> TableSource {
         root: format!("file://{}/", root.display()),
         file_schema: sales_schema(extra),
         partition_columns: vec!["shop_id".into(), "date".into()],
+        files: None,
     }
 }
 

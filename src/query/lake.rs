@@ -3,8 +3,9 @@
 //! `POST /v1/query`, `shoplake sql` — goes through it.
 
 use super::athena::AthenaEngine;
+use super::engine::CatalogFile;
 use super::{QueryEngine, QueryError, QueryOutput, TableSource};
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError, PartitionInfo, PARTITION_KEYS};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -58,17 +59,41 @@ impl SqlEngine for AthenaEngine {
     }
 }
 
-/// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns).
+/// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns),
+/// with their files when the catalog records every one's version (the engine then plans from
+/// them instead of listing storage).
 pub async fn table_sources(catalog: &dyn Catalog) -> Result<Vec<TableSource>, CatalogError> {
-    Ok(catalog
-        .table_schemas()
-        .await?
-        .into_iter()
-        .map(|table| TableSource {
+    let mut sources = Vec::new();
+    for table in catalog.table_schemas().await? {
+        let partitioned_by_shop_and_date = table.partition_keys.iter().map(String::as_str).eq(PARTITION_KEYS);
+        let files = match partitioned_by_shop_and_date {
+            true => catalog.partition_files(&table.name).await?.map(|partitions| Arc::new(catalog_files(&partitions))),
+            false => None,
+        };
+        sources.push(TableSource {
             root: if table.location.ends_with('/') { table.location.clone() } else { format!("{}/", table.location) },
             file_schema: Arc::new(crate::catalog::types::arrow_schema(&table.columns)),
             partition_columns: table.partition_keys.clone(),
             name: table.name,
+            files,
+        });
+    }
+    Ok(sources)
+}
+
+/// The partitions' files as the engine lists them: `shop_id=S/date=D/<file name>` below the
+/// table's root.
+fn catalog_files(partitions: &[PartitionInfo]) -> Vec<CatalogFile> {
+    partitions
+        .iter()
+        .filter_map(|p| {
+            let file_name = p.location.rsplit('/').next()?;
+            Some(CatalogFile {
+                relative_path: format!("shop_id={}/date={}/{file_name}", p.shop_id, p.date),
+                size: p.bytes,
+                version: p.file_version.clone()?,
+                recorded_at: chrono::DateTime::parse_from_rfc3339(&p.updated_at).ok()?.with_timezone(&chrono::Utc),
+            })
         })
-        .collect())
+        .collect()
 }

@@ -32,7 +32,7 @@ mod snapshot;
 /// `QueryStats`: files, partitions and bytes scanned.
 mod stats;
 
-pub use engine::{QueryEngine, QueryLimits, TableSource};
+pub use engine::{CatalogFile, QueryEngine, QueryLimits, TableSource};
 pub use error::QueryError;
 pub use functions::MAX_FUNCTION_OUTPUT_BYTES;
 pub use guard::check_read_only;

@@ -9,6 +9,13 @@
 //! between), the read fails with [`REPLACED_DURING_QUERY`] and the engine runs the query again
 //! on a fresh listing. So a query sees each partition whole, old or new, never both; and only
 //! files actually read are opened (listing costs nothing extra).
+//!
+//! A table the catalog can describe file by file is not listed at all: its files are those of
+//! the [`CatalogListing`], each with the version the store named when it was written, and a
+//! file opened as another version (replaced after the catalog was read) is reported the same
+//! way. The times the listing gives are unique per catalog record, so the footer and
+//! statistics caches kept across queries (which check size and time) never serve a former
+//! version's footer for a replacement.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -24,11 +31,55 @@ use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::{Arc, Mutex};
 
+use super::engine::CatalogFile;
+use crate::storage::local_file_version;
+
 /// A file opened once for the whole query, with what its handle says about it.
 #[derive(Debug)]
 struct Pinned {
     file: std::fs::File,
     meta: ObjectMeta,
+}
+
+/// The files of the tables the catalog describes, as one query's listing of them.
+#[derive(Debug, Default)]
+pub struct CatalogListing {
+    /// Each table's root and its files, in path order.
+    tables: Vec<(Path, Vec<ObjectMeta>)>,
+}
+
+impl CatalogListing {
+    /// Lists `files` for the table whose root is `root`.
+    pub fn add_table(&mut self, root: &Path, files: &[CatalogFile]) {
+        let mut metas: Vec<ObjectMeta> = files.iter().map(|file| catalog_object(root, file)).collect();
+        metas.sort_by(|a, b| a.location.cmp(&b.location));
+        self.tables.push((root.clone(), metas));
+    }
+
+    /// The listed files under `prefix`, if `prefix` lies within a table listed here.
+    fn list(&self, prefix: Option<&Path>) -> Option<Vec<ObjectMeta>> {
+        let prefix = prefix?;
+        let (_, files) = self.tables.iter().find(|(root, _)| prefix.prefix_matches(root))?;
+        Some(files.iter().filter(|meta| meta.location.prefix_matches(prefix)).cloned().collect())
+    }
+}
+
+/// A catalog file as the store would list it: its path below `root`, its size, its version as
+/// the entity tag, and a time unique to the catalog's record of it (the record's time plus a
+/// sub-millisecond part taken from the version).
+fn catalog_object(root: &Path, file: &CatalogFile) -> ObjectMeta {
+    use std::hash::{Hash, Hasher};
+    let location = file.relative_path.split('/').fold(root.clone(), |path, part| path.child(part));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    file.version.hash(&mut hasher);
+    let sub_millisecond = chrono::Duration::nanoseconds((hasher.finish() % 1_000_000) as i64);
+    ObjectMeta {
+        location,
+        last_modified: file.recorded_at + sub_millisecond,
+        size: file.size,
+        e_tag: Some(file.version.clone()),
+        version: None,
+    }
 }
 
 /// Read-only local store that pins each file it lists or reads; create one per query.
@@ -37,11 +88,22 @@ pub struct SnapshotStore {
     inner: Arc<Pins>,
 }
 
+impl SnapshotStore {
+    /// A store answering listings within the tables of `catalog` from it.
+    pub fn new(catalog: Arc<CatalogListing>) -> Self {
+        Self { inner: Arc::new(Pins { catalog, ..Pins::default() }) }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Pins {
     local: LocalFileSystem,
+    /// Files of the tables the catalog describes (listed from it, not from the filesystem).
+    catalog: Arc<CatalogListing>,
     /// What the listing said about each file (size, modification time).
     listed: Mutex<HashMap<Path, ObjectMeta>>,
+    /// The catalog's version of each file listed from it.
+    catalog_versions: Mutex<HashMap<Path, String>>,
     pinned: Mutex<HashMap<Path, Arc<Pinned>>>,
 }
 
@@ -72,6 +134,13 @@ impl Pins {
         }
         let path = self.local.path_to_filesystem(location)?;
         let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+            // Listed, then removed before this read: the lake changed under the query.
+            std::io::ErrorKind::NotFound if self.listed.lock().unwrap_or_else(|e| e.into_inner()).contains_key(location) => {
+                object_store::Error::Precondition {
+                    path: location.to_string(),
+                    source: format!("{location} {REPLACED_DURING_QUERY}").into(),
+                }
+            }
             std::io::ErrorKind::NotFound => {
                 object_store::Error::NotFound { path: path.display().to_string(), source: Box::new(e) }
             }
@@ -80,8 +149,14 @@ impl Pins {
         let metadata = file.metadata().map_err(generic)?;
         let modified: chrono::DateTime<chrono::Utc> = metadata.modified().map_err(generic)?.into();
         let listed = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
+        let catalog_version = self.catalog_versions.lock().unwrap_or_else(|e| e.into_inner()).get(location).cloned();
+        let replaced = match (&listed, catalog_version) {
+            (_, Some(version)) => version != local_file_version(&metadata),
+            (Some(listed), None) => listed.size != metadata.len() || listed.last_modified != modified,
+            (None, None) => false,
+        };
         let meta = match listed {
-            Some(listed) if listed.size != metadata.len() || listed.last_modified != modified => {
+            Some(_) if replaced => {
                 return Err(object_store::Error::Precondition {
                     path: location.to_string(),
                     source: format!("{location} {REPLACED_DURING_QUERY}").into(),
@@ -93,7 +168,7 @@ impl Pins {
                 last_modified: modified,
                 size: metadata.len(),
                 // Unique per file version: a replacement is a new inode.
-                e_tag: Some(format!("{:x}-{:x}-{:x}", metadata.ino(), metadata.mtime_nsec(), metadata.len())),
+                e_tag: Some(local_file_version(&metadata)),
                 version: None,
             },
         };
@@ -149,6 +224,14 @@ impl ObjectStore for SnapshotStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        if let Some(files) = self.inner.catalog.list(prefix) {
+            self.inner.record_listed(&files);
+            let mut versions = self.inner.catalog_versions.lock().unwrap_or_else(|e| e.into_inner());
+            for meta in &files {
+                versions.insert(meta.location.clone(), meta.e_tag.clone().unwrap_or_default());
+            }
+            return stream::iter(files.into_iter().map(Ok)).boxed();
+        }
         let pins = Arc::clone(&self.inner);
         self.inner
             .local
@@ -193,16 +276,19 @@ const WHOLE_OBJECTS_BUDGET_BYTES: u64 = 128 << 20;
 #[derive(Debug)]
 pub struct PinnedRemoteStore {
     inner: Arc<dyn ObjectStore>,
+    catalog: Arc<CatalogListing>,
     listed: Arc<Mutex<HashMap<Path, ObjectMeta>>>,
     fetched: Mutex<HashMap<Path, Arc<tokio::sync::OnceCell<Bytes>>>>,
     budget_left: std::sync::atomic::AtomicU64,
 }
 
 impl PinnedRemoteStore {
-    /// Wraps the shared remote store for one query.
-    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+    /// Wraps the shared remote store for one query; listings within the tables of `catalog`
+    /// are answered from it (its entity tags are the objects' ETags as stored).
+    pub fn new(inner: Arc<dyn ObjectStore>, catalog: Arc<CatalogListing>) -> Self {
         Self {
             inner,
+            catalog,
             listed: Arc::default(),
             fetched: Mutex::default(),
             budget_left: std::sync::atomic::AtomicU64::new(WHOLE_OBJECTS_BUDGET_BYTES),
@@ -249,10 +335,11 @@ fn counted<T>(result: Result<T>) -> Result<T> {
     result
 }
 
-/// A failed `If-Match` is a replacement the engine answers by running the query again.
+/// A failed `If-Match`, or a listed object gone, is a replacement the engine answers by
+/// running the query again.
 fn replaced(error: object_store::Error) -> object_store::Error {
     match error {
-        object_store::Error::Precondition { path, .. } => {
+        object_store::Error::Precondition { path, .. } | object_store::Error::NotFound { path, .. } => {
             object_store::Error::Precondition { source: format!("{path} {REPLACED_DURING_QUERY}").into(), path }
         }
         other => other,
@@ -308,6 +395,10 @@ impl ObjectStore for PinnedRemoteStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        if let Some(files) = self.catalog.list(prefix) {
+            Self::record_listed(&self.listed, &files);
+            return stream::iter(files.into_iter().map(Ok)).boxed();
+        }
         let listed = Arc::clone(&self.listed);
         self.inner
             .list(prefix)

@@ -91,18 +91,20 @@ impl BlobStore for LocalFs {
     }
 
     #[tracing::instrument(name = "storage.put_file", skip(self), fields(key))]
-    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<u64> {
-        let size =
-            tokio::fs::metadata(path).await.map_err(|source| unavailable("reading a finished file", source))?.len();
+    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<ObjectMeta> {
         if path.starts_with(&self.tmp) {
-            // Already on our filesystem: make durable and move into place.
+            // Already on our filesystem: make durable and move into place (a rename keeps the
+            // file's inode and modification time: its version is the one read here).
             let file = tokio::fs::File::open(path).await.map_err(|s| unavailable("opening a finished file", s))?;
             file.sync_all().await.map_err(|s| unavailable("syncing a finished file", s))?;
+            let metadata = file.metadata().await.map_err(|s| unavailable("reading a finished file", s))?;
             self.commit(path, key, mode).await?;
-            return Ok(size);
+            let version = Some(local_file_version(&metadata));
+            return Ok(ObjectMeta { key: key.to_owned(), size: metadata.len(), version });
         }
         let mut file = tokio::fs::File::open(path).await.map_err(|s| unavailable("opening a finished file", s))?;
-        self.put_stream(key, &mut file, mode).await
+        self.put_stream(key, &mut file, mode).await?;
+        self.head(key).await?.ok_or_else(|| StorageError::NotFound(key.to_owned()))
     }
 
     async fn get(&self, key: &str) -> StorageResult<BlobReader> {
@@ -128,7 +130,9 @@ impl BlobStore for LocalFs {
 
     async fn head(&self, key: &str) -> StorageResult<Option<ObjectMeta>> {
         match tokio::fs::metadata(self.path_of(key)?).await {
-            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta { key: key.to_owned(), size: meta.len() })),
+            Ok(meta) if meta.is_file() => {
+                Ok(Some(ObjectMeta { key: key.to_owned(), size: meta.len(), version: Some(local_file_version(&meta)) }))
+            }
             Ok(_) => Ok(None),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(source) => Err(unavailable("reading object metadata", source)),
@@ -241,8 +245,9 @@ fn list_blocking(root: &Path, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() && key.starts_with(prefix) {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                found.push(ObjectMeta { key, size });
+                let metadata = entry.metadata().ok();
+                let size = metadata.as_ref().map_or(0, |m| m.len());
+                found.push(ObjectMeta { key, size, version: metadata.as_ref().map(local_file_version) });
             }
         }
     }
@@ -315,4 +320,14 @@ mod tests {
         let keys: Vec<_> = store.list("processed/").await.unwrap().into_iter().map(|m| m.key).collect();
         assert_eq!(keys, ["processed/shop_id=1/date=d/data.parquet", "processed/shop_id=2/date=d/data.parquet"]);
     }
+}
+
+/// The version of a local file: its modification time in nanoseconds, its inode and its size.
+/// A replacement (a new file renamed over the old) has another inode, and while a reader holds
+/// the old file open its inode cannot be reused; the time and size tell versions apart even
+/// across filesystems that recycle inodes.
+pub fn local_file_version(metadata: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let modified_ns = i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec());
+    format!("{modified_ns}-{}-{}", metadata.ino(), metadata.len())
 }

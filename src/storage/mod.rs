@@ -5,7 +5,7 @@ pub mod layout;
 mod local;
 mod s3;
 
-pub use local::LocalFs;
+pub use local::{local_file_version, LocalFs};
 pub use s3::{S3Connection, S3Options, S3Store, MIN_PART_SIZE};
 
 use async_trait::async_trait;
@@ -28,6 +28,10 @@ pub struct ObjectMeta {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// What names this version of the object, so a reader can tell it from a later
+    /// replacement: locally `<modified ns>-<inode>-<size>` ([`local_file_version`]), on S3 its
+    /// ETag. `None` where the store did not say.
+    pub version: Option<String>,
 }
 
 /// Errors of the storage layer.
@@ -74,8 +78,9 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
         mode: PutMode,
     ) -> StorageResult<u64>;
 
-    /// Stores the local file at `path` under `key` (used for files written by the ingest core).
-    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<u64>;
+    /// Stores the local file at `path` under `key` (used for files written by the ingest core);
+    /// returns what was stored, with its version.
+    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<ObjectMeta>;
 
     /// Opens an object for streaming reads.
     async fn get(&self, key: &str) -> StorageResult<BlobReader>;

@@ -177,3 +177,59 @@ async fn the_row_limit_truncates_and_says_so() {
     assert_eq!(body["rows"].as_array().unwrap().len(), 5);
     assert_eq!(body["truncated"], true);
 }
+
+/// Rows per shop, as `(shop, rows)`, by shop (counted from a column's pages, not from footers).
+async fn rows_per_shop(app: &TestApp) -> Vec<(String, i64)> {
+    let sql = "SELECT shop_id, COUNT(price) AS n FROM sales_processed GROUP BY shop_id ORDER BY shop_id";
+    let body: Value = query(app, sql).await.json().await.unwrap();
+    body["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|r| (r["shop_id"].as_str().unwrap().to_owned(), r["n"].as_i64().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn queries_are_planned_from_the_catalog_so_a_file_it_does_not_record_is_read_after_a_crawl() {
+    // Arrange: two shop-days through the API; a third file put under processed/ behind the
+    // catalog's back (a copy of shop 001's).
+    let app = spawn_app().await;
+    app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", sample_csv("2025-07-30", 5)).await;
+    app.upload_csv(&app.shop_token("002"), "002", "2025-07-30", sample_csv("2025-07-30", 7)).await;
+    let copy = app.read_object("processed/shop_id=001/date=2025-07-30/data.parquet").await.unwrap();
+    app.write_object("processed/shop_id=003/date=2025-07-30/data.parquet", &copy).await;
+
+    // Act
+    let before_crawl = rows_per_shop(&app).await;
+    let crawl = app.client.post(app.url("/v1/catalog/crawl")).bearer_auth(app.admin_token()).send().await.unwrap();
+    let after_crawl = rows_per_shop(&app).await;
+
+    // Assert
+    let shops = |pairs: &[(&str, i64)]| pairs.iter().map(|(s, n)| (s.to_string(), *n)).collect::<Vec<_>>();
+    assert_eq!(before_crawl, shops(&[("001", 5), ("002", 7)]), "only the partitions the catalog records");
+    assert_eq!(crawl.status(), StatusCode::OK);
+    assert_eq!(after_crawl, shops(&[("001", 5), ("002", 7), ("003", 5)]));
+}
+
+#[tokio::test]
+async fn a_file_replaced_behind_the_catalogs_back_is_read_as_it_is_now_never_with_its_former_footer() {
+    // Arrange: both files read once (their footers are kept), then shop 002's file is written
+    // over shop 001's without the catalog knowing.
+    let app = spawn_app().await;
+    app.upload_csv(&app.shop_token("001"), "001", "2025-07-30", sample_csv("2025-07-30", 5)).await;
+    app.upload_csv(&app.shop_token("002"), "002", "2025-07-30", sample_csv("2025-07-30", 7)).await;
+    let first = rows_per_shop(&app).await;
+    let other = app.read_object("processed/shop_id=002/date=2025-07-30/data.parquet").await.unwrap();
+    app.write_object("processed/shop_id=001/date=2025-07-30/data.parquet", &other).await;
+
+    // Act
+    let after = rows_per_shop(&app).await;
+    let total: Value = query(&app, SEED).await.json().await.unwrap();
+
+    // Assert
+    assert_eq!(first, vec![("001".to_owned(), 5), ("002".to_owned(), 7)]);
+    assert_eq!(after, vec![("001".to_owned(), 7), ("002".to_owned(), 7)], "the stale record falls back to listing");
+    let totals: Vec<&str> = total["rows"].as_array().unwrap().iter().map(|r| r["total_sales"].as_str().unwrap()).collect();
+    assert_eq!(totals[0], totals[1], "shop 001 now holds 002's rows: {total}");
+}

@@ -28,22 +28,28 @@ impl BlobStore for S3Store {
             self.put_object(&full_key, key, ByteStream::from(first), size, mode).await?;
             return Ok(size);
         }
-        self.put_multipart(&full_key, key, first, body, mode).await
+        Ok(self.put_multipart(&full_key, key, first, body, mode).await?.0)
     }
 
     #[tracing::instrument(name = "storage.put_file", skip(self), fields(key))]
-    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<u64> {
+    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<ObjectMeta> {
         let full_key = self.full_key(key)?;
         let size = tokio::fs::metadata(path).await.map_err(|s| unavailable_io("reading a finished file", s))?.len();
-        if size < self.part_size as u64 {
+        let (size, e_tag) = if size < self.part_size as u64 {
             // Streamed from disk, and replayable for retries.
             let body = ByteStream::from_path(path).await.map_err(|e| unavailable_io("opening a finished file", e))?;
-            self.put_object(&full_key, key, body, size, mode).await?;
-            return Ok(size);
+            (size, self.put_object(&full_key, key, body, size, mode).await?)
+        } else {
+            let mut file =
+                tokio::fs::File::open(path).await.map_err(|s| unavailable_io("opening a finished file", s))?;
+            let first = read_part(&mut file, self.part_size).await?;
+            self.put_multipart(&full_key, key, first, &mut file, mode).await?
+        };
+        match e_tag {
+            Some(e_tag) => Ok(ObjectMeta { key: key.to_owned(), size, version: Some(e_tag) }),
+            // Stored by an earlier attempt whose answer was lost: ask for what is there.
+            None => self.head(key).await?.ok_or_else(|| StorageError::NotFound(key.to_owned())),
         }
-        let mut file = tokio::fs::File::open(path).await.map_err(|s| unavailable_io("opening a finished file", s))?;
-        let first = read_part(&mut file, self.part_size).await?;
-        self.put_multipart(&full_key, key, first, &mut file, mode).await
     }
 
     async fn get(&self, key: &str) -> StorageResult<BlobReader> {
@@ -79,7 +85,8 @@ impl BlobStore for S3Store {
         let full_key = self.full_key(key)?;
         match self.client.head_object().bucket(&self.bucket).key(&full_key).send().await {
             Ok(head) => {
-                Ok(Some(ObjectMeta { key: key.to_owned(), size: head.content_length().unwrap_or(0).max(0) as u64 }))
+                let size = head.content_length().unwrap_or(0).max(0) as u64;
+                Ok(Some(ObjectMeta { key: key.to_owned(), size, version: head.e_tag().map(str::to_owned) }))
             }
             Err(error) if status_of(&error) == Some(404) => Ok(None),
             Err(error) => Err(unavailable("reading object metadata", error)),
@@ -101,7 +108,8 @@ impl BlobStore for S3Store {
                 let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else {
                     continue;
                 };
-                found.push(ObjectMeta { key: key.to_owned(), size: object.size().unwrap_or(0).max(0) as u64 });
+                let size = object.size().unwrap_or(0).max(0) as u64;
+                found.push(ObjectMeta { key: key.to_owned(), size, version: object.e_tag().map(str::to_owned) });
             }
         }
         found.sort_by(|a, b| a.key.cmp(&b.key));

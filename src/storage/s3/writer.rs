@@ -12,7 +12,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 impl S3Store {
-    /// One `PutObject` of `size` bytes already in memory (or a file streamed from disk).
+    /// One `PutObject` of `size` bytes already in memory (or a file streamed from disk);
+    /// returns the new object's ETag (`None` when an earlier attempt stored it).
     pub(super) async fn put_object(
         &self,
         full_key: &str,
@@ -20,14 +21,16 @@ impl S3Store {
         body: ByteStream,
         size: u64,
         mode: PutMode,
-    ) -> StorageResult<()> {
+    ) -> StorageResult<Option<String>> {
         let mut put = self.client.put_object().bucket(&self.bucket).key(full_key).body(body);
         if mode == PutMode::CreateNew {
             put = put.if_none_match("*");
         }
         match put.send().await {
-            Ok(_) => Ok(()),
-            Err(error) if status_of(&error) == Some(412) => self.written_by_an_earlier_attempt(key, size).await,
+            Ok(put) => Ok(put.e_tag().map(str::to_owned)),
+            Err(error) if status_of(&error) == Some(412) => {
+                self.written_by_an_earlier_attempt(key, size).await.map(|()| None)
+            }
             Err(error) => Err(unavailable("storing an object", error)),
         }
     }
@@ -44,6 +47,7 @@ impl S3Store {
     }
 
     /// A multipart upload starting with `first` (one full part); the rest is read from `body`.
+    /// Returns the bytes stored and the object's ETag (`None` when an earlier attempt completed it).
     pub(super) async fn put_multipart(
         &self,
         full_key: &str,
@@ -51,7 +55,7 @@ impl S3Store {
         first: Vec<u8>,
         body: &mut (dyn AsyncRead + Send + Unpin),
         mode: PutMode,
-    ) -> StorageResult<u64> {
+    ) -> StorageResult<(u64, Option<String>)> {
         let created = self
             .client
             .create_multipart_upload()
@@ -70,7 +74,7 @@ impl S3Store {
         let mut parts = Vec::new();
         let mut total = 0u64;
         let mut part = first;
-        let result: StorageResult<()> = async {
+        let result: StorageResult<Option<String>> = async {
             loop {
                 let number = parts.len() as i32 + 1;
                 total += part.len() as u64;
@@ -95,21 +99,23 @@ impl S3Store {
                 complete = complete.if_none_match("*");
             }
             match complete.send().await {
-                Ok(_) => Ok(()),
-                Err(error) if status_of(&error) == Some(412) => self.written_by_an_earlier_attempt(key, total).await,
+                Ok(completed) => Ok(completed.e_tag().map(str::to_owned)),
+                Err(error) if status_of(&error) == Some(412) => {
+                    self.written_by_an_earlier_attempt(key, total).await.map(|()| None)
+                }
                 Err(error)
                     if status_of(&error) == Some(404) && self.head(key).await?.is_some_and(|o| o.size == total) =>
                 {
-                    Ok(()) // a retried completion of an upload the first attempt completed
+                    Ok(None) // a retried completion of an upload the first attempt completed
                 }
                 Err(error) => Err(unavailable("completing a multipart upload", error)),
             }
         }
         .await;
         match result {
-            Ok(()) => {
+            Ok(e_tag) => {
                 guard.upload_id = None;
-                Ok(total)
+                Ok((total, e_tag))
             }
             Err(error) => {
                 // Nothing of it may stay billed or visible: abort now, and the drop guard is off.

@@ -237,6 +237,7 @@ async fn a_new_column_updates_the_glue_table_and_a_type_conflict_changes_nothing
         bytes: 100,
         schema_fingerprint: "f".into(),
         updated_at: String::new(),
+        file_version: None,
     };
     glue.put_partition("sales_processed", &partition).await.unwrap();
     let conflict = glue.evolve_schema("sales_processed", &[column("points", "string")]).await;

@@ -75,7 +75,7 @@ impl BlobStore for PausingStore {
         self.hold(key).await;
         self.inner.put_stream(key, body, mode).await
     }
-    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<u64> {
+    async fn put_file(&self, key: &str, path: &Path, mode: PutMode) -> StorageResult<ObjectMeta> {
         self.hold(key).await;
         self.inner.put_file(key, path, mode).await
     }
