@@ -70,7 +70,6 @@ mod tests {
             rows: 10,
             bytes: 100,
             updated_at: String::new(),
-            file_version: None,
         };
         let partition = PartitionInfo {
             shop_id: "001".into(),

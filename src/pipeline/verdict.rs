@@ -92,7 +92,7 @@ impl Pipeline {
                 bytes: report.parquet_bytes,
                 schema_fingerprint: fingerprint(&file_columns),
                 updated_at: String::new(),
-            file_version: None,
+                file_version: None,
             };
             let commit = Commit { id, incoming, parquet: &scratch.parquet, partition, may_hold_partition };
             Ok(self.commit_partition(commit, shop_day, previous).await?)

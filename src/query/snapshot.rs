@@ -28,7 +28,7 @@ use object_store::{
 };
 use std::collections::HashMap;
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
 use super::engine::CatalogFile;
@@ -69,7 +69,7 @@ impl CatalogListing {
 /// sub-millisecond part taken from the version).
 fn catalog_object(root: &Path, file: &CatalogFile) -> ObjectMeta {
     use std::hash::{Hash, Hasher};
-    let location = file.relative_path.split('/').fold(root.clone(), |path, part| path.child(part));
+    let location = file.relative_path.split('/').fold(root.clone(), |path, part| path.join(part));
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     file.version.hash(&mut hasher);
     let sub_millisecond = chrono::Duration::nanoseconds((hasher.finish() % 1_000_000) as i64);
@@ -135,7 +135,9 @@ impl Pins {
         let path = self.local.path_to_filesystem(location)?;
         let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
             // Listed, then removed before this read: the lake changed under the query.
-            std::io::ErrorKind::NotFound if self.listed.lock().unwrap_or_else(|e| e.into_inner()).contains_key(location) => {
+            std::io::ErrorKind::NotFound
+                if self.listed.lock().unwrap_or_else(|e| e.into_inner()).contains_key(location) =>
+            {
                 object_store::Error::Precondition {
                     path: location.to_string(),
                     source: format!("{location} {REPLACED_DURING_QUERY}").into(),
@@ -175,6 +177,40 @@ impl Pins {
         let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
         // Another task of the same query may have pinned it meanwhile: the first one wins.
         Ok(Arc::clone(pinned.entry(location.clone()).or_insert_with(|| Arc::new(Pinned { file, meta }))))
+    }
+
+    /// The catalog's files, each checked against the file as it is now with one `stat` (no
+    /// directory is read): a file at the catalog's version is listed as the catalog records it
+    /// (and its first read checks that version); a file replaced since the catalog was read (its
+    /// entry is being written, or was left behind by a crash) is listed as it is now, like a
+    /// directory listing would; a file gone is left out. Blocking: call off the runtime.
+    fn confirm_catalog_files(&self, files: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
+        let mut confirmed = Vec::with_capacity(files.len());
+        let mut versions = HashMap::new();
+        for meta in files {
+            let Ok(path) = self.local.path_to_filesystem(&meta.location) else { continue };
+            match std::fs::metadata(&path) {
+                Ok(now) if meta.e_tag.as_deref() == Some(local_file_version(&now).as_str()) => {
+                    versions.insert(meta.location.clone(), local_file_version(&now));
+                    confirmed.push(meta);
+                }
+                Ok(now) => match now.modified() {
+                    Ok(modified) => confirmed.push(ObjectMeta {
+                        location: meta.location,
+                        last_modified: modified.into(),
+                        size: now.len(),
+                        e_tag: Some(local_file_version(&now)),
+                        version: None,
+                    }),
+                    Err(_) => confirmed.push(meta),
+                },
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => confirmed.push(meta),
+            }
+        }
+        self.record_listed(&confirmed);
+        self.catalog_versions.lock().unwrap_or_else(|e| e.into_inner()).extend(versions);
+        confirmed
     }
 
     /// Remembers what the listing said, so the first read can check it opened that file.
@@ -225,12 +261,17 @@ impl ObjectStore for SnapshotStore {
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         if let Some(files) = self.inner.catalog.list(prefix) {
-            self.inner.record_listed(&files);
-            let mut versions = self.inner.catalog_versions.lock().unwrap_or_else(|e| e.into_inner());
-            for meta in &files {
-                versions.insert(meta.location.clone(), meta.e_tag.clone().unwrap_or_default());
-            }
-            return stream::iter(files.into_iter().map(Ok)).boxed();
+            let pins = Arc::clone(&self.inner);
+            let confirmed = async move {
+                tokio::task::spawn_blocking(move || pins.confirm_catalog_files(files)).await.map_err(generic)
+            };
+            return stream::once(confirmed)
+                .map(|confirmed| match confirmed {
+                    Ok(files) => stream::iter(files.into_iter().map(Ok)).boxed(),
+                    Err(error) => stream::once(async move { Err(error) }).boxed(),
+                })
+                .flatten()
+                .boxed();
         }
         let pins = Arc::clone(&self.inner);
         self.inner

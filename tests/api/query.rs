@@ -230,6 +230,7 @@ async fn a_file_replaced_behind_the_catalogs_back_is_read_as_it_is_now_never_wit
     // Assert
     assert_eq!(first, vec![("001".to_owned(), 5), ("002".to_owned(), 7)]);
     assert_eq!(after, vec![("001".to_owned(), 7), ("002".to_owned(), 7)], "the stale record falls back to listing");
-    let totals: Vec<&str> = total["rows"].as_array().unwrap().iter().map(|r| r["total_sales"].as_str().unwrap()).collect();
+    let totals: Vec<&str> =
+        total["rows"].as_array().unwrap().iter().map(|r| r["total_sales"].as_str().unwrap()).collect();
     assert_eq!(totals[0], totals[1], "shop 001 now holds 002's rows: {total}");
 }
