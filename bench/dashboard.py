@@ -19,12 +19,19 @@ happens, see served.py) and, on one keep-alive connection with an analyst bearer
     page: each widget's SQL from the `<pre>` under "How this is computed" (HTML-unescaped), plus
     the headline statement, which the page does not show (built here as widgets.rs's
     `headline_sql` builds it; checked against the page's headline sales figure);
-  - after --warmup rounds of both, runs --runs rounds, each one dashboard request and one pass of
-    the same statements one by one through `POST /v1/query` (the order of the two alternates
-    between rounds, so drift on the shared 2-core machine falls on both alike);
+  - after --warmup rounds, runs --runs rounds of four, in an order that rotates between rounds
+    (so drift on the shared 2-core machine falls on all alike):
+      kept        a dashboard request over unchanged partitions (the widget answers are kept);
+      cold        the same after the catalog records a change to one of the day's partitions
+                  (its revision bumped in the lake's SQLite, as an upload would): every widget
+                  runs its statement, planned from the catalog;
+      cold_listed the same with the catalog's file versions cleared for the request, so the
+                  engine lists `processed/` as it did before issue 18 (and as it does for a Glue
+                  catalog), restored afterwards;
+      one_by_one  the same statements one by one through `POST /v1/query` (never kept);
   - probes what a statement costs before it reads a row: `SELECT 1` (session set-up, catalog
-    lookup of the table's schema, no listing) and a count on a day with no partition (the same,
-    plus listing every partition directory of the table);
+    lookup of the table's schema) and a count on a day with no partition, planned from the
+    catalog and with `processed/` listed;
   - reads the server's peak RSS (VmHWM of /proc/PID/status): over the whole run, then (reset
     through /proc/PID/clear_refs) over 5 dashboard requests and over 5 one-by-one passes; memory
     the allocator kept from earlier phases counts in the later ones, so the whole-run peak is
@@ -35,7 +42,7 @@ HTTP, HTML rendering or JSON encoding). For one by one, a "page" is the sum of t
 times; the engine's own `stats.elapsed_ms` is summed beside it. Ratio = dashboard / one by one
 (below 1: running the widgets at once pays). Prints one JSON line per lake, then a table.
 """
-import argparse, datetime, decimal, html, json, os, re, shutil, statistics, subprocess, sys, time
+import argparse, datetime, decimal, html, json, os, re, shutil, sqlite3, statistics, subprocess, sys, time
 
 from served import BIN, Served
 
@@ -93,6 +100,28 @@ def lake_data(name, src, rebuild):
             json.dump({"source": src, "binary": BIN, "seconds": round(time.perf_counter() - started, 1),
                        "at": datetime.datetime.now().isoformat(timespec="seconds")}, f)
     return os.path.join(home, "data"), json.load(open(marker))
+
+
+class Catalog:
+    """The lake's embedded catalog (SQLite), changed the way the service would see it change."""
+
+    def __init__(self, data):
+        self.db = sqlite3.connect(os.path.join(data, "shoplake.db"), timeout=30, isolation_level=None)
+        self.versions = self.db.execute(
+            "select shop_id, sales_date, file_version from catalog_partitions").fetchall()
+
+    def touch(self, day):
+        """One partition of `day` recorded as replaced (what an upload's commit does to it)."""
+        self.db.execute("update catalog_partitions set revision = revision + 1 where sales_date = ? and "
+                        "shop_id = (select min(shop_id) from catalog_partitions where sales_date = ?)",
+                        (str(day), str(day)))
+
+    def clear_versions(self):
+        self.db.execute("update catalog_partitions set file_version = null")
+
+    def restore_versions(self):
+        self.db.executemany("update catalog_partitions set file_version = ? where shop_id = ? and sales_date = ?",
+                            [(v, shop, date) for shop, date, v in self.versions])
 
 
 def peak_reset(pid):
@@ -167,28 +196,52 @@ def measure(name, args):
                 per[key] = elapsed
             return total, engine, per
 
+        catalog = Catalog(data)
+
+        def cold():
+            catalog.touch(day)
+            return dashboard()[0]
+
+        def cold_listed():
+            catalog.clear_versions()
+            try:
+                return cold()
+            finally:
+                catalog.restore_versions()
+
         for _ in range(args.warmup):
             dashboard()
+            cold()
+            cold_listed()
             one_by_one()
-        page_ms, single_ms, engine_ms, per_statement = [], [], [], {k: [] for k in statements}
+        times = {"kept": [], "cold": [], "cold_listed": []}
+        single_ms, engine_ms, per_statement = [], [], {k: [] for k in statements}
+        kinds = ["kept", "cold", "cold_listed", "one_by_one"]
         for i in range(args.runs):
-            rounds = [0, 1] if i % 2 == 0 else [1, 0]
-            for which in rounds:
-                if which == 0:
-                    page_ms.append(dashboard()[0])
+            for kind in kinds[i % 4:] + kinds[:i % 4]:
+                if kind == "kept":
+                    times["kept"].append(dashboard()[0])
+                elif kind == "cold":
+                    times["cold"].append(cold())
+                elif kind == "cold_listed":
+                    times["cold_listed"].append(cold_listed())
                 else:
                     total, engine, per = one_by_one()
                     single_ms.append(total)
                     engine_ms.append(engine)
                     for key, ms in per.items():
                         per_statement[key].append(ms)
+        page_ms = times["cold"]
 
-        probes = {"select_1": [], "listing_only": []}
-        empty_day = "1999-01-01"  # no partition: lists the table's directories, reads no file
+        probes = {"select_1": [], "empty_day_catalog_planned": [], "empty_day_storage_listed": []}
+        empty_day = "1999-01-01"  # no partition: plans (lists) the table, reads no file
+        empty = f"SELECT COUNT(*) AS n FROM sales_processed WHERE date = '{empty_day}'"
         for _ in range(args.warmup + 10):
             probes["select_1"].append(query("SELECT 1")[0])
-            probes["listing_only"].append(
-                query(f"SELECT COUNT(*) AS n FROM sales_processed WHERE date = '{empty_day}'")[0])
+            probes["empty_day_catalog_planned"].append(query(empty)[0])
+            catalog.clear_versions()
+            probes["empty_day_storage_listed"].append(query(empty)[0])
+            catalog.restore_versions()
         probes = {k: round(statistics.median(v[args.warmup:]), 1) for k, v in probes.items()}
 
         peak_run_kb = status_kb(pid, "VmHWM")  # since start: warm-up, timed rounds, probes
@@ -204,9 +257,12 @@ def measure(name, args):
     result = {
         "job": "dashboard", "lake": name, "partitions": partitions, "rows_per_file": LAKES[name][3],
         "date": str(day), "runs": args.runs, "ingest_s": ingested["seconds"],
-        "dashboard": summary(page_ms), "one_by_one_sum": summary(single_ms),
+        "dashboard_kept": summary(times["kept"]), "dashboard_cold": summary(times["cold"]),
+        "dashboard_cold_listed": summary(times["cold_listed"]), "one_by_one_sum": summary(single_ms),
         "one_by_one_engine_sum": summary(engine_ms),
-        "ratio_median": round(statistics.median(page_ms) / statistics.median(single_ms), 2),
+        "ratio_cold_to_one_by_one": round(statistics.median(page_ms) / statistics.median(single_ms), 2),
+        "ratio_cold_to_cold_listed": round(statistics.median(page_ms) / statistics.median(times["cold_listed"]), 2),
+        "ratio_kept_to_cold": round(statistics.median(times["kept"]) / statistics.median(page_ms), 3),
         "per_statement_median_ms": {k: round(statistics.median(v), 1) for k, v in per_statement.items()},
         "scanned": {k: {f: a["stats"][f] for f in ("partitions_scanned", "files_scanned", "bytes_scanned")}
                     for k, a in answers.items()},
@@ -229,13 +285,15 @@ def main():
     args = parser.parse_args()
     results = [measure(name, args) for name in args.lakes.split(",")]
     print()
-    print("| lake | dashboard median / p95 ms | one by one, sum per page, median / p95 ms | ratio (medians) "
-          "| server peak RSS, whole run (idle) |")
-    print("|---|---|---|---|---|")
+    print("| lake | kept, median / p95 ms | cold, planned from the catalog | cold, processed/ listed "
+          "| one by one, sum per page | cold / listed | cold / one by one | server peak RSS (idle) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        d, s, m = r["dashboard"], r["one_by_one_sum"], r["rss_mb"]
-        print(f"| {r['partitions']:,} partitions x {r['rows_per_file']:,} rows | {d['median_ms']} / {d['p95_ms']} "
-              f"| {s['median_ms']} / {s['p95_ms']} | {r['ratio_median']} "
+        k, c, l, s, m = (r["dashboard_kept"], r["dashboard_cold"], r["dashboard_cold_listed"], r["one_by_one_sum"],
+                         r["rss_mb"])
+        print(f"| {r['partitions']:,} partitions x {r['rows_per_file']:,} rows | {k['median_ms']} / {k['p95_ms']} "
+              f"| {c['median_ms']} / {c['p95_ms']} | {l['median_ms']} / {l['p95_ms']} | {s['median_ms']} / {s['p95_ms']} "
+              f"| {r['ratio_cold_to_cold_listed']} | {r['ratio_cold_to_one_by_one']} "
               f"| {m['peak_whole_run']} MB ({m['idle']}) |")
 
 
