@@ -5,8 +5,9 @@
 use super::athena::AthenaEngine;
 use super::engine::CatalogFile;
 use super::{QueryEngine, QueryError, QueryOutput, TableSource};
-use crate::catalog::{Catalog, CatalogError, PartitionInfo, PARTITION_KEYS};
+use crate::catalog::{Catalog, CatalogError, PartitionInfo, PartitionRange, PARTITION_KEYS};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Runs one read-only statement over the lake's tables, within the configured limits.
@@ -24,12 +25,43 @@ pub trait SqlEngine: Send + Sync {
 pub struct EmbeddedSql {
     engine: QueryEngine,
     catalog: Arc<dyn Catalog>,
+    files: FileLists,
 }
 
 impl EmbeddedSql {
     /// `engine` reading the tables of `catalog`.
     pub fn new(engine: QueryEngine, catalog: Arc<dyn Catalog>) -> Self {
-        Self { engine, catalog }
+        Self { engine, catalog, files: FileLists::default() }
+    }
+}
+
+/// Each table's files as last read from the catalog, kept while the catalog's version of the
+/// table's partitions (`Catalog::range_version` over every day: one aggregate row) is
+/// unchanged, so a query does not read every partition's row (1,500 rows cost ~15 ms a query).
+#[derive(Default)]
+struct FileLists {
+    tables: std::sync::Mutex<HashMap<String, (String, Option<Arc<Vec<CatalogFile>>>)>>,
+}
+
+impl FileLists {
+    /// The files of `table` as the catalog records them now (`None`: it cannot give them all).
+    async fn files(&self, catalog: &dyn Catalog, table: &str) -> Result<Option<Arc<Vec<CatalogFile>>>, CatalogError> {
+        let version = catalog.range_version(table, &PartitionRange::default()).await?;
+        if let Some(version) = &version {
+            let kept = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((kept_version, files)) = kept.get(table) {
+                if kept_version == version {
+                    return Ok(files.clone());
+                }
+            }
+        }
+        // Read after the version: if the table changed in between, these files are newer than
+        // the version they are kept under, and the next query reads them again.
+        let files = catalog.partition_files(table).await?.map(|partitions| Arc::new(catalog_files(&partitions)));
+        if let Some(version) = version {
+            self.tables.lock().unwrap_or_else(|e| e.into_inner()).insert(table.to_owned(), (version, files.clone()));
+        }
+        Ok(files)
     }
 }
 
@@ -40,7 +72,7 @@ impl SqlEngine for EmbeddedSql {
     }
 
     async fn execute(&self, sql: &str) -> Result<QueryOutput, QueryError> {
-        let tables = table_sources(self.catalog.as_ref()).await.map_err(|error| match error {
+        let tables = table_sources(self.catalog.as_ref(), &self.files).await.map_err(|error| match error {
             CatalogError::Unavailable(detail) => QueryError::Unavailable(format!("the catalog: {detail}")),
             other => QueryError::Internal(format!("the catalog: {other}")),
         })?;
@@ -62,12 +94,12 @@ impl SqlEngine for AthenaEngine {
 /// The catalog's tables as the SQL engine sees them (`shop_id`, `date` as partition columns),
 /// with their files when the catalog records every one's version (the engine then plans from
 /// them instead of listing storage).
-pub async fn table_sources(catalog: &dyn Catalog) -> Result<Vec<TableSource>, CatalogError> {
+async fn table_sources(catalog: &dyn Catalog, kept: &FileLists) -> Result<Vec<TableSource>, CatalogError> {
     let mut sources = Vec::new();
     for table in catalog.table_schemas().await? {
         let partitioned_by_shop_and_date = table.partition_keys.iter().map(String::as_str).eq(PARTITION_KEYS);
         let files = match partitioned_by_shop_and_date {
-            true => catalog.partition_files(&table.name).await?.map(|partitions| Arc::new(catalog_files(&partitions))),
+            true => kept.files(catalog, &table.name).await?,
             false => None,
         };
         sources.push(TableSource {

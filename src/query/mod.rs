@@ -36,7 +36,7 @@ pub use engine::{CatalogFile, QueryEngine, QueryLimits, TableSource};
 pub use error::QueryError;
 pub use functions::MAX_FUNCTION_OUTPUT_BYTES;
 pub use guard::check_read_only;
-pub use lake::{table_sources, EmbeddedSql, SqlEngine};
+pub use lake::{EmbeddedSql, SqlEngine};
 pub use limits::SqlLimits;
 pub use output::{sql_type_name, to_json, write_csv, ColumnInfo, QueryOutput};
 pub use s3::lake_object_store;
