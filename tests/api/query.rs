@@ -204,12 +204,19 @@ async fn queries_are_planned_from_the_catalog_so_a_file_it_does_not_record_is_re
     let before_crawl = rows_per_shop(&app).await;
     let crawl = app.client.post(app.url("/v1/catalog/crawl")).bearer_auth(app.admin_token()).send().await.unwrap();
     let after_crawl = rows_per_shop(&app).await;
+    let db = app.database().await;
+    let (unversioned,): (i64,) = sqlx::query_as("select count(*) from catalog_partitions where file_version is null")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
 
     // Assert
     let shops = |pairs: &[(&str, i64)]| pairs.iter().map(|(s, n)| (s.to_string(), *n)).collect::<Vec<_>>();
     assert_eq!(before_crawl, shops(&[("001", 5), ("002", 7)]), "only the partitions the catalog records");
     assert_eq!(crawl.status(), StatusCode::OK);
     assert_eq!(after_crawl, shops(&[("001", 5), ("002", 7), ("003", 5)]));
+    assert_eq!(unversioned, 0, "the crawl records the version of the file it found, so queries stay catalog-planned");
 }
 
 #[tokio::test]
