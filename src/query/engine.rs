@@ -22,13 +22,14 @@ use datafusion::sql::parser::Statement as DfStatement;
 use futures_util::StreamExt;
 
 use super::cancel::{stop_on_cancel, Cancel};
+use super::catalog_listing::CatalogListing;
 use super::error::QueryError;
 use super::functions::bound_scalar_functions;
 use super::guard::parse_read_only_apart;
 use super::limits::SqlLimits;
 use super::output::{columns_of, QueryOutput};
 use super::recorder::{RecordingTable, ScannedFiles};
-use super::snapshot::{CatalogListing, PinnedRemoteStore, SnapshotStore};
+use super::snapshot::{PinnedRemoteStore, SnapshotStore};
 use super::stats::{scan_figures, QueryStats};
 
 /// One table to expose to SQL: Parquet files under `root` in Hive partition directories.

@@ -35,12 +35,15 @@ impl EmbeddedSql {
     }
 }
 
+/// A table's files as the catalog records them (`None`: it cannot give them all).
+type Files = Option<Arc<Vec<CatalogFile>>>;
+
 /// Each table's files as last read from the catalog, kept while the catalog's version of the
 /// table's partitions (`Catalog::range_version` over every day: one aggregate row) is
 /// unchanged, so a query does not read every partition's row (1,500 rows cost ~15 ms a query).
 #[derive(Default)]
 struct FileLists {
-    tables: std::sync::Mutex<HashMap<String, (String, Option<Arc<Vec<CatalogFile>>>)>>,
+    tables: std::sync::Mutex<HashMap<String, (String, Files)>>,
 }
 
 impl FileLists {

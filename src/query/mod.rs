@@ -8,6 +8,8 @@
 pub mod athena;
 /// Stopping a running query at its time limit.
 mod cancel;
+/// One query's listing of the catalog-described tables (no storage listing).
+mod catalog_listing;
 mod engine;
 /// `QueryError` and the mapping from DataFusion errors.
 mod error;

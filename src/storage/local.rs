@@ -265,6 +265,16 @@ fn unavailable(action: &str, source: std::io::Error) -> StorageError {
     StorageError::Unavailable { action: action.to_owned(), source }
 }
 
+/// The version of a local file: its modification time in nanoseconds, its inode and its size.
+/// A replacement (a new file renamed over the old) has another inode, and while a reader holds
+/// the old file open its inode cannot be reused; the time and size tell versions apart even
+/// across filesystems that recycle inodes.
+pub fn local_file_version(metadata: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let modified_ns = i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec());
+    format!("{modified_ns}-{}-{}", metadata.ino(), metadata.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,14 +330,4 @@ mod tests {
         let keys: Vec<_> = store.list("processed/").await.unwrap().into_iter().map(|m| m.key).collect();
         assert_eq!(keys, ["processed/shop_id=1/date=d/data.parquet", "processed/shop_id=2/date=d/data.parquet"]);
     }
-}
-
-/// The version of a local file: its modification time in nanoseconds, its inode and its size.
-/// A replacement (a new file renamed over the old) has another inode, and while a reader holds
-/// the old file open its inode cannot be reused; the time and size tell versions apart even
-/// across filesystems that recycle inodes.
-pub fn local_file_version(metadata: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let modified_ns = i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec());
-    format!("{modified_ns}-{}-{}", metadata.ino(), metadata.len())
 }
